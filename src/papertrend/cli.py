@@ -1,0 +1,314 @@
+"""The command line: parses arguments, builds Settings, calls library functions. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import SETTINGS, Settings, load_settings
+from .errors import PapertrendError
+from .models import ImportSummary, Paper
+from .periods import parse_date, parse_month, parse_week
+from .sources import FORMATS
+from .store import Store
+
+err = Console(stderr=True)
+out = Console()
+
+
+class Context:
+    def __init__(self, config_file: str | None, database_url: str | None) -> None:
+        self.config_file = config_file
+        self.database_url = database_url
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file, os.environ, database_url=self.database_url)
+        return self._settings
+
+    def store(self) -> Store:
+        from .jobs import open_store
+
+        return open_store(self.settings)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class PapertrendGroup(click.Group):
+    """Turns the project's own errors into one clear line and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PapertrendError as exc:
+            err.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err.print("Interrupted: the batch in progress was rolled back; run the command again to resume.")
+            sys.exit(130)
+
+
+@click.group(cls=PapertrendGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="PAPERTREND_CONFIG",
+              help="Settings file (TOML). Also PAPERTREND_CONFIG.")
+@click.option("--database-url", help="Overrides the database_url setting.")
+@click.version_option(package_name="papertrend")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -> None:
+    """papertrend: gather research papers, rank what is trending, search, and mail digests."""
+    ctx.obj = Context(config_file, database_url)
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _import_progress(enabled: bool) -> Iterator[tuple[Any, Any]]:
+    if not enabled:
+        yield None, None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def on_file(path: Path, count: int) -> None:
+            bar.update(task, description=f"{path.name[-40:]}", total=count, completed=0)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        yield on_file, advance
+
+
+def _print_summary(summary: ImportSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+        return
+    for message in summary.errors[:50]:
+        err.print(f"[red]rejected[/] {message}", highlight=False, soft_wrap=True)
+    if len(summary.errors) > 50:
+        err.print(f"... and {len(summary.errors) - 50} more rejections")
+    out.print(f"new {summary.new} · updated {summary.updated} · unchanged {summary.unchanged} · "
+              f"rejected {summary.rejected}", highlight=False)
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Force the input format instead of detecting it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+def import_cmd(ctx: Context, paths: tuple[Path, ...], fmt: str | None, as_json: bool) -> None:
+    """Import paper files or folders (Hugging Face daily JSON, arXiv JSONL / Atom, OAI-PMH, text listings).
+
+    Safe to re-run: what is already stored is found unchanged. Exits 1 when anything was rejected.
+    """
+    from .importer import import_paths
+
+    store = ctx.store()
+    with _import_progress(not as_json) as (on_file, advance):
+        summary = import_paths(store, ctx.settings, list(paths), fmt, on_file=on_file, progress=advance)
+    _print_summary(summary, as_json)
+    if summary.rejected:
+        sys.exit(1)
+
+
+# -- papers -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def papers() -> None:
+    """List and show stored papers."""
+
+
+def _period(date: str | None, week: str | None, month: str | None, store: Store) -> tuple[str, str]:
+    chosen = [p for p in (date, week, month) if p]
+    if len(chosen) > 1:
+        raise click.UsageError("give one of --date, --week, --month")
+    if week:
+        period = parse_week(week)
+    elif month:
+        period = parse_month(month)
+    else:
+        period = parse_date(date or store.latest_list_date() or "1970-01-01")
+    return period.start.isoformat(), period.end.isoformat()
+
+
+@papers.command("list")
+@click.option("--date", help="A day, YYYY-MM-DD (default: the latest day with papers).")
+@click.option("--week", help="An ISO week, YYYY-Www.")
+@click.option("--month", help="A month, YYYY-MM.")
+@click.option("--sort", type=click.Choice(["upvotes", "published"]), default="upvotes", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many papers.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of paper objects.")
+@pass_ctx
+def papers_list(ctx: Context, date: str | None, week: str | None, month: str | None, sort: str,
+                limit: int | None, as_json: bool) -> None:
+    """Papers of a day, week or month, most upvoted first."""
+    store = ctx.store()
+    start, end = _period(date, week, month, store)
+    found = store.list_papers(start, end, sort=sort, limit=limit)
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in found], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} papers, {start}" + (f" to {end}" if end != start else ""))
+    for column in ("id", "upvotes", "title", "authors"):
+        table.add_column(column, overflow="fold")
+    for p in found:
+        names = ", ".join(a.name for a in p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
+        table.add_row(p.id, str(p.upvotes), p.title, names)
+    out.print(table)
+
+
+@papers.command("show")
+@click.argument("paper_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_ctx
+def papers_show(ctx: Context, paper_id: str, as_json: bool) -> None:
+    """One paper with all its fields."""
+    from .errors import NotFound
+
+    paper = ctx.store().get_paper(paper_id)
+    if paper is None:
+        raise NotFound(f"no paper {paper_id!r}")
+    if as_json:
+        click.echo(json.dumps(paper.to_json(), indent=2, ensure_ascii=False))
+        return
+    _print_paper(paper)
+
+
+def _print_paper(p: Paper) -> None:
+    out.print(f"[bold]{p.id}[/]  {p.title}", highlight=False, markup=True)
+    out.print(", ".join(a.name for a in p.authors), highlight=False, markup=False)
+    rows = [("published", p.published), ("daily list", p.daily_date), ("categories", " ".join(p.categories)),
+            ("upvotes", str(p.upvotes)), ("comments", str(p.num_comments)), ("code", p.code_url),
+            ("stars", None if p.github_stars is None else str(p.github_stars)), ("abs", p.abs_url),
+            ("pdf", p.pdf_url), ("project", p.project_page), ("doi", p.doi), ("journal", p.journal_ref),
+            ("comment", p.comment)]
+    for label, value in rows:
+        if value:
+            out.print(f"{label:>11}: {value}", highlight=False, markup=False)
+    out.print()
+    out.print(p.abstract, highlight=False, markup=False)
+
+
+# -- config and db ------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def config_show(ctx: Context, as_json: bool) -> None:
+    """Print the effective settings, secrets masked."""
+    values = ctx.settings.as_display_dict()
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+        return
+    table = Table("setting", "value", "help")
+    for s in SETTINGS:
+        table.add_row(s.name, str(values[s.name]), s.help)
+    out.print(table)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Apply pending migrations (safe to re-run)."""
+    ran = Store(ctx.settings).upgrade()
+    out.print("applied: " + ", ".join(ran) if ran else "schema is up to date")
+
+
+@db.command("status")
+@pass_ctx
+def db_status(ctx: Context) -> None:
+    """Pending migrations and what is stored."""
+    store = Store(ctx.settings)
+    pending = store.pending_migrations()
+    out.print(f"database: {ctx.settings.database_url}")
+    out.print("pending migrations: " + (", ".join(pending) if pending else "none"))
+    if not pending:
+        out.print(f"papers: {store.count_papers()}")
+
+
+@cli.command("runs")
+@click.option("--limit", default=20, show_default=True)
+@pass_ctx
+def runs(ctx: Context, limit: int) -> None:
+    """Recent import runs with their counts."""
+    table = Table("id", "kind", "started", "status", "new", "updated", "unchanged", "rejected", "detail")
+    for r in ctx.store().ingest_runs(limit):
+        table.add_row(str(r.id), r.kind, r.started_at, r.status, str(r.new), str(r.updated), str(r.unchanged),
+                      str(r.rejected), r.detail[:60])
+    out.print(table)
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Overrides the host setting.")
+@click.option("--port", type=int, help="Overrides the port setting.")
+@click.option("--workers", type=int, help="Web worker processes.")
+@pass_ctx
+def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the web pages and JSON API."""
+    from .web.server import run
+
+    settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v})
+    ctx.store()  # creates the schema on an empty database, refuses an outdated one
+    run(settings)
+
+
+@cli.command()
+@click.option("--no-serve", is_flag=True, help="Prepare the demo database and stop.")
+@click.option("--host", help="Overrides the host setting.")
+@click.option("--port", type=int, help="Overrides the port setting.")
+@pass_ctx
+def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> None:
+    """Load the bundled demo corpus (once) and serve it."""
+    from .jobs import load_demo
+
+    store = ctx.store()
+    with _import_progress(True) as (on_file, advance):
+        summary = load_demo(store, ctx.settings, progress=advance)
+    if summary is None:
+        out.print(f"demo corpus already loaded in {ctx.settings.database_url}")
+    else:
+        _print_summary(summary, False)
+    out.print(f"{store.count_papers()} papers, latest day {store.latest_list_date()}")
+    if no_serve:
+        out.print("look at them with: papertrend papers list   or   papertrend serve")
+        return
+    settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port)) if v})
+    from .web.server import run
+
+    run(settings)
+
+
+def main() -> None:
+    cli(prog_name="papertrend")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Named, ordered schema migrations, recorded in ``schema_migrations``.
+
+Run by ``papertrend db upgrade`` (and automatically on an empty database). Never on import.
+A migration is a function of a connection inside the upgrade's transaction; add new ones at
+the end, never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, inspect, select
+
+from . import schema
+
+Migration = tuple[str, Callable[[Connection], None]]
+
+
+def _initial(conn: Connection) -> None:
+    for table in (schema.papers, schema.paper_categories, schema.paper_signals, schema.repo_stars,
+                  schema.paper_sources, schema.ingest_runs):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _initial),
+]
+
+
+def applied(conn: Connection) -> set[str]:
+    if not inspect(conn).has_table("schema_migrations"):
+        return set()
+    return set(conn.execute(select(schema.schema_migrations.c.name)).scalars())
+
+
+def pending(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:
+    done = applied(conn)
+    return [name for name, _ in (migrations or MIGRATIONS) if name not in done]
+
+
+def upgrade(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply what is pending, in order; returns the names applied."""
+    schema.schema_migrations.create(conn, checkfirst=True)
+    done = applied(conn)
+    ran = []
+    for name, step in migrations or MIGRATIONS:
+        if name in done:
+            continue
+        step(conn)
+        conn.execute(schema.schema_migrations.insert().values(
+            name=name, applied_at=datetime.now(UTC).isoformat(timespec="seconds")))
+        ran.append(name)
+    return ran

@@ -1,0 +1,114 @@
+"""Table definitions: the current shape of the database, used by queries.
+
+Migrations (``migrations.py``) create and change these tables; nothing creates them on import.
+Dates are ISO ``YYYY-MM-DD`` text and times ISO-8601 UTC text, so the schema reads the same
+on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
+                        String, Table, Text)
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", String(40), nullable=False),
+)
+
+papers = Table(
+    "papers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer),
+    Column("title", Text, nullable=False),
+    Column("title_key", Text, nullable=False),
+    Column("abstract", Text, nullable=False, default=""),
+    Column("authors_json", Text, nullable=False, default="[]"),
+    Column("categories_json", Text, nullable=False, default="[]"),
+    Column("primary_category", String(40)),
+    Column("comment", Text),
+    Column("doi", Text),
+    Column("journal_ref", Text),
+    Column("published", String(10)),
+    Column("updated", String(10)),
+    Column("abs_url", Text),
+    Column("pdf_url", Text),
+    Column("project_page", Text),
+    Column("code_url", Text),
+    Column("daily_date", String(10)),
+    Column("list_date", String(10)),
+    Column("submitter", Text),
+    Column("organization", Text),
+    Column("ai_summary", Text),
+    Column("ai_keywords_json", Text, nullable=False, default="[]"),
+    Column("metadata_source", String(20)),
+    Column("upvotes", Integer, nullable=False, default=0),
+    Column("num_comments", Integer, nullable=False, default=0),
+    Column("github_stars", Integer),
+    Column("signals_observed_at", String(40)),
+    Column("trending_score", Float),
+    Column("trending_reason", Text),
+    Column("first_seen", String(40), nullable=False),
+    Column("last_changed", String(40), nullable=False),
+    Index("ix_papers_list_date_upvotes", "list_date", "upvotes"),
+    Index("ix_papers_title_key", "title_key"),
+    Index("ix_papers_published", "published"),
+)
+
+paper_categories = Table(
+    "paper_categories", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("paper_id", "category"),
+    Index("ix_paper_categories_category", "category"),
+)
+
+# Signals are time series: each observation is a row, never an overwritten number.
+paper_signals = Table(
+    "paper_signals", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("observed_at", String(40), nullable=False),
+    Column("upvotes", Integer),
+    Column("num_comments", Integer),
+    PrimaryKeyConstraint("paper_id", "source", "observed_at"),
+)
+
+repo_stars = Table(
+    "repo_stars", metadata,
+    Column("repo", String(300), nullable=False),       # owner/name, lower case
+    Column("observed_at", String(40), nullable=False),
+    Column("stars", Integer, nullable=False),
+    Column("source", String(40), nullable=False),
+    PrimaryKeyConstraint("repo", "observed_at", "source"),
+)
+
+# Provenance: which source said what about a paper, and since when.
+paper_sources = Table(
+    "paper_sources", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("first_run_id", Integer),
+    Column("first_seen", String(40), nullable=False),
+    Column("raw_json", Text),
+    PrimaryKeyConstraint("paper_id", "source", "ref"),
+)
+
+ingest_runs = Table(
+    "ingest_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("status", String(20), nullable=False, default="running"),
+    Column("new", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("errors", Text, nullable=False, default=""),
+)

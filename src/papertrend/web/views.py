@@ -1,0 +1,104 @@
+"""Page handlers. Each serves HTML and JSON; errors are raised, the app's handler renders them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from ..errors import NotFound
+from ..ids import is_valid_paper_id
+from ..periods import PARSERS, Period, parse_date
+from ..store import Store
+from .render import Renderer, bibtex
+
+
+def _split_json(key: str) -> tuple[str, bool]:
+    return (key[:-5], True) if key.endswith(".json") else (key, False)
+
+
+def _wants_json(request: Request, suffix: bool) -> bool:
+    from .app import wants_json
+
+    return suffix or wants_json(request)
+
+
+async def healthz(request: Request) -> Response:
+    store: Store = request.app.state.store
+    return JSONResponse({"ok": True, "papers": store.count_papers()})
+
+
+async def home(request: Request) -> Response:
+    store: Store = request.app.state.store
+    latest = store.latest_list_date() or date.today().isoformat()
+    return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
+
+
+async def date_picker(request: Request) -> Response:
+    """The date picker's GET form lands here: send the reader to that day's page."""
+    value = request.query_params.get("date", "")
+    period = parse_date(value)
+    return RedirectResponse(str(request.app.url_path_for("period", kind="date", key=period.key)), status_code=303)
+
+
+async def period_page(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    key, suffix = _split_json(request.path_params["key"])
+    if kind not in PARSERS:
+        # old-style arXiv ids have a slash: /papers/astro-ph/0601001
+        request.path_params["paper_id"] = f"{kind}/{request.path_params['key']}"
+        return await paper_page(request)
+    return _render_period(request, PARSERS[kind](key), _wants_json(request, suffix))
+
+
+def _render_period(request: Request, period: Period, as_json: bool, is_home: bool = False) -> Response:
+    from .app import etag_for
+
+    store: Store = request.app.state.store
+    renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, as_json)
+    if etag in (request.headers.get("if-none-match") or ""):
+        return renderer.respond(request, etag, "", {}, None, as_json)
+    start, end = period.start.isoformat(), period.end.isoformat()
+    limit = request.app.state.settings.page_size if period.kind == "date" else 200
+    papers = store.list_papers(start, end, limit=limit)
+    total = len(papers) if len(papers) < limit else store.count_in_range(start, end)
+    before, after = store.neighbour_dates(start) if period.kind == "date" else (None, None)
+    nearest = None
+    if not papers and period.kind == "date":
+        candidates = [d for d in (before, after) if d]
+        nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days)) if candidates else None
+    prev, nxt = period.previous(), period.next()
+    data = {
+        "period": {"kind": period.kind, "key": period.key, "start": start, "end": end, "label": period.label},
+        "total": total,
+        "previous": prev.key, "next": nxt.key,
+        "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
+        "papers": [p.to_json() for p in papers],
+    }
+    week = period.start.isocalendar()
+    context = {
+        "period": period, "papers": papers, "total": total, "prev": prev, "next": nxt, "before": before,
+        "after": after, "nearest": nearest, "is_home": is_home,
+        "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
+    }
+    return renderer.respond(request, etag, "list.html", context, data, as_json)
+
+
+async def paper_page(request: Request) -> Response:
+    from .app import etag_for
+
+    paper_id, suffix = _split_json(request.path_params["paper_id"])
+    as_json = _wants_json(request, suffix)
+    store: Store = request.app.state.store
+    renderer: Renderer = request.app.state.renderer
+    paper = store.get_paper(paper_id) if is_valid_paper_id(paper_id) else None
+    if paper is None:
+        raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
+    etag = etag_for(request, as_json)
+    data = paper.to_json()
+    data["bibtex"] = bibtex(paper)
+    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id)}
+    return renderer.respond(request, etag, "paper.html", context, data, as_json)
+
