@@ -31,8 +31,11 @@ def is_arxiv_id(text: str) -> bool:
 
 def normalize_title(title: str) -> str:
     """A key for matching the same title written differently (case, accents, punctuation, spaces)."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    if title.isascii():
+        text = title.lower()
+    else:
+        text = unicodedata.normalize("NFKD", title)
+        text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 

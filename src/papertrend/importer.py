@@ -109,7 +109,8 @@ def store_records(store: Store, settings: Settings, records: Sequence[PaperRecor
                 rec_id = by_title.setdefault(key, local_id(rec.title))
             else:
                 rec_id = rec.id
-                by_title.setdefault(normalize_title(rec.title), rec_id)
+                if keys:  # let id-less records later in this batch find this paper by title
+                    by_title.setdefault(normalize_title(rec.title), rec_id)
             ids.append(rec_id)
         state = store.merge_state(conn, sorted(set(ids)))
         before = {pid: s[0] for pid, s in state.items()}

@@ -90,22 +90,33 @@ class Renderer:
         html = self.env.get_template(template).render(request=request, url_for=_path_for(request), **context)
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
-    def respond(self, request: Request, etag: str, template: str, context: dict[str, Any], data: Any,
-                as_json: bool) -> Response:
-        """The page as HTML or JSON, with an ETag; 304 when the client already has it."""
-        headers = {"etag": etag, "cache-control": "public, max-age=60", "vary": "Accept"}
+    def cached(self, request: Request, etag: str, as_json: bool) -> Response | None:
+        """The response when it can be answered without the database: 304, or a cached body."""
+        headers = self._headers(etag)
         if etag in (request.headers.get("if-none-match") or ""):
             return Response(status_code=304, headers=headers)
-        key = f"{etag}|{as_json}"
-        body = self._cache.get(key)
+        body = self._cache.get(f"{etag}|{as_json}")
         if body is None:
-            if as_json:
-                body = json.dumps(data, ensure_ascii=False).encode()
-            else:
-                body = self.env.get_template(template).render(
-                    request=request, url_for=_path_for(request), **context).encode()
-            self._cache[key] = body
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        media = "application/json" if as_json else "text/html; charset=utf-8"
-        return Response(body, media_type=media, headers=headers)
+            return None
+        return Response(body, media_type=_media(as_json), headers=headers)
+
+    def respond(self, request: Request, etag: str, template: str, context: dict[str, Any], data: Any,
+                as_json: bool) -> Response:
+        """Render the page as HTML or JSON, remember it under its ETag, and send it."""
+        if as_json:
+            body = json.dumps(data, ensure_ascii=False).encode()
+        else:
+            body = self.env.get_template(template).render(
+                request=request, url_for=_path_for(request), **context).encode()
+        self._cache[f"{etag}|{as_json}"] = body
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return Response(body, media_type=_media(as_json), headers=self._headers(etag))
+
+    @staticmethod
+    def _headers(etag: str) -> dict[str, str]:
+        return {"etag": etag, "cache-control": "public, max-age=60", "vary": "Accept"}
+
+
+def _media(as_json: bool) -> str:
+    return "application/json" if as_json else "text/html; charset=utf-8"

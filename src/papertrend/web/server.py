@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,11 +21,27 @@ def factory() -> Starlette:
     return create_app(load_settings(**values))
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with TCP_NODELAY, which accepted connections inherit on Linux.
+
+    Without it a response written in two parts (head, then body) waits for the client's
+    delayed ACK: about 40 ms added to every small page.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(settings: Settings) -> None:
+    sock = listening_socket(settings.host, settings.port)
     print(f"papertrend serving {settings.database_url} on http://{settings.host}:{settings.port}/", flush=True)
     if settings.workers > 1:
         os.environ[_ENV] = json.dumps({k: str(v) for k, v in vars(settings).items()})
-        uvicorn.run("papertrend.web.server:factory", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level="warning")
+        uvicorn.run("papertrend.web.server:factory", factory=True, fd=sock.fileno(), workers=settings.workers,
+                    log_level="warning")
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(create_app(settings), fd=sock.fileno(), log_level="warning")

@@ -58,8 +58,8 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     store: Store = request.app.state.store
     renderer: Renderer = request.app.state.renderer
     etag = etag_for(request, as_json)
-    if etag in (request.headers.get("if-none-match") or ""):
-        return renderer.respond(request, etag, "", {}, None, as_json)
+    if (hit := renderer.cached(request, etag, as_json)) is not None:
+        return hit
     start, end = period.start.isoformat(), period.end.isoformat()
     limit = request.app.state.settings.page_size if period.kind == "date" else 200
     papers = store.list_papers(start, end, limit=limit)
@@ -93,10 +93,12 @@ async def paper_page(request: Request) -> Response:
     as_json = _wants_json(request, suffix)
     store: Store = request.app.state.store
     renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, as_json)
+    if (hit := renderer.cached(request, etag, as_json)) is not None:
+        return hit
     paper = store.get_paper(paper_id) if is_valid_paper_id(paper_id) else None
     if paper is None:
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
-    etag = etag_for(request, as_json)
     data = paper.to_json()
     data["bibtex"] = bibtex(paper)
     context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id)}
