@@ -119,6 +119,9 @@ def import_cmd(ctx: Context, paths: tuple[Path, ...], fmt: str | None, as_json: 
     store = ctx.store()
     with _import_progress(not as_json) as (on_file, advance):
         summary = import_paths(store, ctx.settings, list(paths), fmt, on_file=on_file, progress=advance)
+    from .jobs import recompute_trending
+
+    recompute_trending(store)  # cheap (milliseconds per thousand papers); keeps /trending current
     _print_summary(summary, as_json)
     if summary.rejected:
         sys.exit(1)
@@ -263,6 +266,93 @@ def runs(ctx: Context, limit: int) -> None:
     out.print(table)
 
 
+# -- trending and stars ----------------------------------------------------------------------------
+
+
+@cli.group()
+def rank() -> None:
+    """The trending score."""
+
+
+@rank.command("recompute")
+@pass_ctx
+def rank_recompute(ctx: Context) -> None:
+    """Score papers for today / week / month and store the rankings (safe to re-run)."""
+    from .jobs import recompute_trending
+
+    sizes = recompute_trending(ctx.store())
+    out.print(" · ".join(f"{w}: {n} papers ranked" for w, n in sizes.items()))
+
+
+@rank.command("explain")
+@click.argument("paper_id")
+@click.option("--window", type=click.Choice(["today", "week", "month"]), default="month", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> None:
+    """The score's parts (they add up to the score) and the observations behind them."""
+    from .errors import NotFound
+
+    store = ctx.store()
+    paper = store.get_paper(paper_id)
+    if paper is None:
+        raise NotFound(f"no paper {paper_id!r}")
+    row = store.trending_row(window, paper_id)
+    if row is None:
+        raise NotFound(f"{paper_id} is not ranked in the {window} window (run `papertrend rank recompute`)")
+    stars = store.star_history(paper.code_repo) if paper.code_repo else []
+    signals = store.observations(paper_id)
+    if as_json:
+        click.echo(json.dumps({"paper": paper_id, "window": window, "rank": row.rank, "score": row.score,
+                               "parts": row.parts, "decay": row.decay, "age_days": row.age_days,
+                               "stars_gained": row.stars_gained, "gain_days": row.gain_days, "anchor": row.anchor,
+                               "reason": row.reason,
+                               "star_snapshots": [{"observed_at": s.observed_at, "stars": s.stars, "source": s.source}
+                                                  for s in stars],
+                               "observations": [vars(o) for o in signals]}, indent=2))
+        return
+    out.print(f"[bold]{paper.id}[/] {paper.title}", markup=True, highlight=False)
+    out.print(f"rank {row.rank} in {window} (anchor {row.anchor}): {row.reason}", highlight=False)
+    table = Table("part", "points")
+    for name, value in row.parts.items():
+        table.add_row(name, f"{value:.4f}")
+    table.add_row("[bold]score[/]", f"[bold]{row.score:.4f}[/]")
+    out.print(table)
+    out.print(f"age {row.age_days:.0f} days -> decay factor {row.decay:.4f} (already applied to each part)")
+    for s in stars:
+        out.print(f"  stars {s.stars:>7} at {s.observed_at} ({s.source})", highlight=False)
+    for o in signals:
+        out.print(f"  upvotes {o.upvotes} comments {o.num_comments} at {o.observed_at} ({o.source})", highlight=False)
+
+
+@cli.group()
+def stars() -> None:
+    """GitHub star snapshots."""
+
+
+@stars.command("refresh")
+@click.option("--limit", type=click.IntRange(1), help="Check at most this many repositories.")
+@click.option("--min-age-hours", type=float, default=1.0, show_default=True,
+              help="Skip repositories checked more recently (so an interrupted run resumes).")
+@pass_ctx
+def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None:
+    """Fetch current star counts of every linked repository; store a snapshot each."""
+    from .enrich.github import GitHubClient
+    from .jobs import recompute_trending, refresh_stars
+
+    store = ctx.store()
+    client = GitHubClient(ctx.settings)
+    with Progress(TextColumn("stars"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task("stars", total=None)
+        try:
+            counts = refresh_stars(store, client, min_age_hours, limit, progress=lambda n: bar.advance(task, n))
+        finally:
+            client.close()
+    recompute_trending(store)
+    out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 
@@ -296,6 +386,9 @@ def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> No
         out.print(f"demo corpus already loaded in {ctx.settings.database_url}")
     else:
         _print_summary(summary, False)
+    from .jobs import recompute_trending
+
+    recompute_trending(store)
     out.print(f"{store.count_papers()} papers, latest day {store.latest_list_date()}")
     if no_serve:
         out.print("look at them with: papertrend papers list   or   papertrend serve")

@@ -145,6 +145,8 @@ def store_records(store: Store, settings: Settings, records: Sequence[PaperRecor
         store.insert_papers(conn, new_rows, now)
         store.update_papers(conn, changed_rows, now)
         store.add_observations(conn, signals, stars)
+        store.add_repos(conn, sorted({s["repo"] for s in stars} | {
+            r.lower() for r in (github_repo(p.code_url) for p, _, _ in state.values()) if r}))
         store.add_provenance(conn, provenance)
     return summary
 

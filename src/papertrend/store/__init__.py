@@ -22,6 +22,7 @@ from ..config import Settings
 from ..errors import StoreError
 from ..models import Author, Paper
 from . import migrations
+from . import trending as tr
 from . import schema as t
 
 SQLITE_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit when chunking IN (...)
@@ -253,6 +254,10 @@ class Store:
         self._insert_new(conn, t.paper_signals, ("paper_id", "source", "observed_at"), signals)
         self._insert_new(conn, t.repo_stars, ("repo", "observed_at", "source"), stars)
 
+    def add_repos(self, conn: Connection, repos: Sequence[str]) -> None:
+        """Register code repositories so that `stars refresh` checks them."""
+        self._insert_new(conn, t.repos, ("repo",), [{"repo": r, "status": "new"} for r in repos])
+
     def add_provenance(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         self._insert_new(conn, t.paper_sources, ("paper_id", "source", "ref"), rows)
 
@@ -337,6 +342,41 @@ class Store:
                  .where(t.paper_sources.c.paper_id == paper_id).order_by(t.paper_sources.c.first_seen))
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- stars and trending (SQL in store/trending.py) ----------------------------------------------
+
+    def repos_to_check(self, checked_before: str, limit: int | None = None) -> list[tr.RepoState]:
+        with self.read() as conn:
+            return tr.repos_to_check(conn, checked_before, limit)
+
+    def record_repo(self, repo: str, status: str, stars: int | None, etag: str | None, error: str | None) -> None:
+        """One repository's answer: its state, a star snapshot, and the papers' current stars."""
+        with self.write() as conn:
+            # microseconds: two refreshes in one second are still two snapshots
+            tr.record_repo(conn, repo, status, stars, etag, error, datetime.now(UTC).isoformat())
+
+    def star_histories(self, until: str) -> dict[str, list[tuple[str, int]]]:
+        with self.read() as conn:
+            return tr.star_histories(conn, until)
+
+    def trending_candidates(self, since: str, until: str, active_repos: Sequence[str]) -> list[tr.Candidate]:
+        with self.read() as conn:
+            return tr.candidates(conn, since, until, active_repos)
+
+    def save_trending(self, window: str, rows: list[dict[str, Any]]) -> None:
+        with self.write() as conn:
+            tr.replace_window(conn, window, rows)
+
+    def trending(self, window: str, category: str | None = None, has_code: bool = False,
+                 limit: int = 50, offset: int = 0) -> list[tuple[Paper, tr.TrendingRow]]:
+        with self.read() as conn:
+            ranked = tr.page(conn, window, category, has_code, limit, offset)
+        papers = self.get_papers([pid for pid, _ in ranked])
+        return [(papers[pid], row) for pid, row in ranked if pid in papers]
+
+    def trending_row(self, window: str, paper_id: str) -> tr.TrendingRow | None:
+        with self.read() as conn:
+            return tr.row(conn, window, paper_id)
 
     # -- ingest runs ----------------------------------------------------------------------------
 

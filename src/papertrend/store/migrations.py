@@ -23,8 +23,18 @@ def _initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _trending(conn: Connection) -> None:
+    schema.repos.create(conn, checkfirst=True)
+    schema.trending.create(conn, checkfirst=True)
+    # Repositories already linked by papers start out as never checked.
+    conn.exec_driver_sql(
+        "INSERT INTO repos (repo, status) SELECT DISTINCT lower(substr(code_url, 20)), 'new' FROM papers "
+        "WHERE code_url LIKE 'https://github.com/%'")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
+    ("0002_repos_and_trending", _trending),
 ]
 
 

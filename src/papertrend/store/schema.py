@@ -112,3 +112,36 @@ ingest_runs = Table(
     Column("rejected", Integer, nullable=False, default=0),
     Column("errors", Text, nullable=False, default=""),
 )
+
+# What we last learned from GitHub about a repository: conditional requests and resuming.
+repos = Table(
+    "repos", metadata,
+    Column("repo", String(300), primary_key=True),    # owner/name, lower case
+    Column("etag", Text),
+    Column("stars", Integer),
+    Column("status", String(20), nullable=False, default="new"),   # new, ok, gone, error
+    Column("last_checked", String(40)),
+    Column("error", Text),
+)
+
+# Trending, computed by `papertrend rank recompute` and read by pages: one row per window and paper.
+trending = Table(
+    "trending", metadata,
+    Column("window", String(10), nullable=False),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("velocity_part", Float, nullable=False),
+    Column("stars_part", Float, nullable=False),
+    Column("upvotes_part", Float, nullable=False),
+    Column("comments_part", Float, nullable=False),
+    Column("decay", Float, nullable=False),
+    Column("stars_gained", Integer),
+    Column("gain_days", Float),
+    Column("age_days", Float, nullable=False),
+    Column("anchor", String(40), nullable=False),
+    Column("computed_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("window", "paper_id"),
+    Index("ix_trending_window_rank", "window", "rank"),
+)

@@ -7,7 +7,7 @@ from datetime import date
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
@@ -101,6 +101,48 @@ async def paper_page(request: Request) -> Response:
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
     data = paper.to_json()
     data["bibtex"] = bibtex(paper)
-    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id)}
+    from .charts import score_bar, sparkline
+
+    history = [(s.observed_at, s.stars) for s in store.star_history(paper.code_repo)] if paper.code_repo else []
+    trend = store.trending_row("month", paper.id)
+    data["star_history"] = [{"observed_at": at, "stars": n} for at, n in history]
+    data["trending"] = {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None
+    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id),
+               "spark": sparkline(history, width=200, height=40), "trend": trend,
+               "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
+
+
+async def trending_page(request: Request) -> Response:
+    from ..rank.trending import WINDOWS
+    from .app import etag_for
+    from .charts import score_bar, sparkline
+
+    as_json = _wants_json(request, request.url.path.endswith(".json"))
+    window = request.query_params.get("window", "week")
+    if window not in WINDOWS:
+        raise BadRequest(f"window {window[:20]!r} is not one of: {', '.join(WINDOWS)}")
+    category = request.query_params.get("category", "").strip()[:40] or None
+    has_code = request.query_params.get("has_code", "") in ("1", "true", "on", "yes")
+    store: Store = request.app.state.store
+    renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, as_json)
+    if (hit := renderer.cached(request, etag, as_json)) is not None:
+        return hit
+    ranked = store.trending(window, category, has_code, limit=request.app.state.settings.page_size)
+    top = max((row.score for _, row in ranked), default=0.0)
+    entries = []
+    for paper, row in ranked:
+        history = [(s.observed_at, s.stars) for s in store.star_history(paper.code_repo)] if paper.code_repo else []
+        entries.append({"paper": paper, "row": row, "spark": sparkline(history),
+                        "bar": score_bar(row.parts, row.score, top)})
+    anchor = ranked[0][1].anchor if ranked else None
+    data = {
+        "window": window, "category": category, "has_code": has_code, "anchor": anchor,
+        "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "score": e["row"].score, "reason": e["row"].reason,
+                    "score_parts": e["row"].parts} for e in entries],
+    }
+    context = {"entries": entries, "window": window, "windows": list(WINDOWS), "category": category or "",
+               "has_code": has_code, "anchor": anchor}
+    return renderer.respond(request, etag, "trending.html", context, data, as_json)
