@@ -225,9 +225,8 @@ class Store:
     def insert_papers(self, conn: Connection, rows: list[dict[str, Any]], now: str) -> None:
         if not rows:
             return
-        # A paper no source dates is listed on the day it was first seen.
-        conn.execute(t.papers.insert(), [dict(r, first_seen=now, last_changed=now,
-                                              list_date=r["list_date"] or now[:10]) for r in rows])
+        # A paper that no source dates (a pasted listing) is on no daily list; search finds it.
+        conn.execute(t.papers.insert(), [dict(r, first_seen=now, last_changed=now) for r in rows])
         self._replace_categories(conn, rows)
 
     def update_papers(self, conn: Connection, rows: list[dict[str, Any]], now: str) -> None:
@@ -235,8 +234,7 @@ class Store:
             return
         cols = [c for c in rows[0] if c != "id"]
         stmt = (update(t.papers).where(t.papers.c.id == bindparam("_id"))
-                .values({c: bindparam(c) for c in cols + ["last_changed"]})
-                .values(list_date=func.coalesce(bindparam("list_date"), func.substr(t.papers.c.first_seen, 1, 10))))
+                .values({c: bindparam(c) for c in cols + ["last_changed"]}))
         conn.execute(stmt, [dict(r, _id=r["id"], last_changed=now) for r in rows])
         self._replace_categories(conn, rows)
 
