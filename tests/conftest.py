@@ -40,7 +40,8 @@ class Cli:
     """Runs `papertrend ...` in-process against the test's database."""
 
     def __init__(self, settings: Settings) -> None:
-        self.env = {"PAPERTREND_DATABASE_URL": str(settings.database_url)}
+        # Embedding thousands of papers takes minutes: tests that need vectors embed on purpose.
+        self.env = {"PAPERTREND_DATABASE_URL": str(settings.database_url), "PAPERTREND_EMBED_ON_IMPORT": "false"}
 
     def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Result:
         result = CliRunner(env={**self.env, **(env or {})}).invoke(cli, list(args), catch_exceptions=False)

@@ -79,7 +79,8 @@ def test_missing_path(run_cli, tmp_path: Path) -> None:
 def test_sigkill_mid_import_leaves_whole_batches(tmp_path: Path, shared: Path) -> None:
     """Kill the importer at a random moment: every stored paper is complete, nothing half-written."""
     db = tmp_path / "k.db"
-    env = dict(os.environ, PAPERTREND_DATABASE_URL=f"sqlite:///{db}", PAPERTREND_IMPORT_BATCH_SIZE="50")
+    env = dict(os.environ, PAPERTREND_DATABASE_URL=f"sqlite:///{db}", PAPERTREND_IMPORT_BATCH_SIZE="50",
+               PAPERTREND_EMBED_ON_IMPORT="false")
     subprocess.run([sys.executable, "-m", "papertrend.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "papertrend.cli", "import", str(shared / "hf-daily")],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

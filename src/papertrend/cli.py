@@ -122,6 +122,8 @@ def import_cmd(ctx: Context, paths: tuple[Path, ...], fmt: str | None, as_json: 
     from .jobs import recompute_trending
 
     recompute_trending(store)  # cheap (milliseconds per thousand papers); keeps /trending current
+    if ctx.settings.embed_on_import:
+        _embed(ctx, store, quiet=as_json)
     _print_summary(summary, as_json)
     if summary.rejected:
         sys.exit(1)
@@ -266,6 +268,74 @@ def runs(ctx: Context, limit: int) -> None:
     out.print(table)
 
 
+# -- search ------------------------------------------------------------------------------------
+
+
+def _embed(ctx: Context, store: Store, quiet: bool = False) -> int:
+    from .enrich.embeddings import MODEL_ID, Embedder
+    from .jobs import embed_missing
+
+    embedder = Embedder(max_tokens=ctx.settings.embedding_max_tokens)
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  transient=True, disable=quiet) as bar:
+        task = bar.add_task("embedding", total=None)
+        return embed_missing(store, embedder, MODEL_ID, progress=lambda n: bar.advance(task, n),
+                             on_total=lambda n: bar.update(task, total=n))
+
+
+@cli.command()
+@pass_ctx
+def embed(ctx: Context) -> None:
+    """Compute missing or stale embeddings (safe to re-run; keeps what an interrupted run finished)."""
+    n = _embed(ctx, ctx.store())
+    out.print(f"embedded {n} papers")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["hybrid", "fulltext", "vector"]), default="hybrid", show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "date", "upvotes"]), default="relevance", show_default=True)
+@click.option("--from", "date_from", help="Listed on or after YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Listed on or before YYYY-MM-DD.")
+@click.option("--category", help="arXiv category, e.g. cs.CL.")
+@click.option("--has-code", is_flag=True, help="Only papers with a code repository.")
+@click.option("--min-upvotes", type=click.IntRange(0), default=0)
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--sql", "show_sql", is_flag=True, help="Print the full-text SQL this search runs, then stop.")
+@pass_ctx
+def search(ctx: Context, query: str, mode: str, sort: str, date_from: str | None, date_to: str | None,
+           category: str | None, has_code: bool, min_upvotes: int, limit: int, as_json: bool, show_sql: bool) -> None:
+    """Find papers by words and by meaning."""
+    from .models import SearchFilters
+    from .search.hybrid import CANDIDATES
+    from .search.query import parse
+
+    for value in (date_from, date_to):
+        if value:
+            parse_date(value)
+    filters = SearchFilters(date_from, date_to, category, has_code, min_upvotes)
+    store = ctx.store()
+    if show_sql:
+        sql, params = store.fulltext_sql(parse(query).match("any"), filters, CANDIDATES)
+        click.echo(sql)
+        click.echo(json.dumps(params, ensure_ascii=False))
+        return
+    from .search.hybrid import build_searcher
+
+    results = build_searcher(ctx.settings, store).search(query, filters, sort, mode, limit)
+    if results.query.notice:
+        err.print(results.query.notice)
+    if as_json:
+        click.echo(json.dumps([{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext,
+                                "vector_score": h.vector} for h in results.hits], indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "score", "title", "date")
+    for h in results.hits:
+        table.add_row(h.paper.id, f"{h.score:.3f}", h.paper.title, h.paper.list_date or "")
+    out.print(table)
+
+
 # -- trending and stars ----------------------------------------------------------------------------
 
 
@@ -353,6 +423,135 @@ def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None
     out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
 
 
+# -- remote sources and the worker ----------------------------------------------------------------
+
+
+def _day(value: str | None, name: str) -> "date | None":
+    from datetime import date as _date
+
+    if not value:
+        return None
+    try:
+        return _date.fromisoformat(parse_date(value).key)
+    except PapertrendError as exc:
+        raise click.BadParameter(exc.message, param_hint=name) from None
+
+
+@cli.group()
+def ingest() -> None:
+    """Fetch papers from arXiv and Hugging Face (politely; resumable)."""
+
+
+def _print_counts(counts: dict[str, Any]) -> None:
+    out.print(" · ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    if counts.get("rejected"):
+        sys.exit(1)
+
+
+@ingest.command("arxiv")
+@click.option("--categories", help="Comma-separated, e.g. cs.LG,cs.CL (default: setting arxiv_categories).")
+@click.option("--since", help="First submission day, YYYY-MM-DD (default: 3 days ago).")
+@click.option("--until", help="Last submission day (default: today).")
+@click.option("--ids", help="Fetch these arXiv ids instead (comma-separated).")
+@pass_ctx
+def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, until: str | None, ids: str | None) -> None:
+    """arXiv query API: paged, sorted by submission date, one request every 3 s."""
+    from .jobs import ingest_arxiv, recompute_trending
+    from .sources.harvest import fetch_arxiv_ids
+    from .sources.http import PoliteClient
+
+    store = ctx.store()
+    if ids:
+        client = PoliteClient(store, ctx.settings, "arxiv", ctx.settings.arxiv_min_interval)
+        try:
+            summary = fetch_arxiv_ids(store, ctx.settings, client, [i.strip() for i in ids.split(",") if i.strip()])
+        finally:
+            client.close()
+        recompute_trending(store)
+        _print_summary(summary, False)
+        sys.exit(1 if summary.rejected else 0)
+    cats = [c.strip() for c in categories.split(",")] if categories else None
+    with _import_progress(True) as (_, advance):
+        counts = ingest_arxiv(store, ctx.settings, since=_day(since, "--since"), until=_day(until, "--until"),
+                              categories=cats, progress=advance)
+    _print_counts(counts)
+
+
+@ingest.command("oai")
+@click.option("--set", "set_spec", required=True, help="OAI set, e.g. cs or physics:hep-th.")
+@click.option("--from", "since", required=True, help="First datestamp, YYYY-MM-DD.")
+@click.option("--until", help="Last datestamp, YYYY-MM-DD.")
+@pass_ctx
+def ingest_oai_cmd(ctx: Context, set_spec: str, since: str, until: str | None) -> None:
+    """OAI-PMH ListRecords with resumption tokens, for backfilling a category."""
+    from .jobs import ingest_oai
+
+    store = ctx.store()
+    with _import_progress(True) as (_, advance):
+        counts = ingest_oai(store, ctx.settings, set_spec, _day(since, "--from"), _day(until, "--until"),
+                            progress=advance)
+    _print_counts(counts)
+
+
+@ingest.command("hf")
+@click.option("--date", "day", help="One day, YYYY-MM-DD.")
+@click.option("--since", help="First day; with --until (default today) fetches each day.")
+@click.option("--until", help="Last day.")
+@pass_ctx
+def ingest_hf_cmd(ctx: Context, day: str | None, since: str | None, until: str | None) -> None:
+    """Hugging Face daily papers from {hf_endpoint}/api/daily_papers?date=."""
+    from .jobs import ingest_hf
+
+    if day and (since or until):
+        raise click.UsageError("give --date, or --since [--until]")
+    first = _day(day or since, "--date/--since")
+    last = _day(day or until, "--until") if (day or until) else None
+    store = ctx.store()
+    with _import_progress(True) as (_, advance):
+        counts = ingest_hf(store, ctx.settings, since=first, until=last, progress=advance)
+    _print_counts(counts)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run what is due now, then stop (for cron).")
+@pass_ctx
+def worker(ctx: Context, once: bool) -> None:
+    """Run the schedule: arXiv, Hugging Face, stars, trending (cron expressions in settings)."""
+    from .worker import Worker, default_jobs
+
+    store = ctx.store()
+    w = Worker(store, default_jobs(store, ctx.settings), log=lambda m: err.print(m, highlight=False))
+    if once:
+        outcomes = w.tick()
+        out.print(" · ".join(f"{k}: {v}" for k, v in outcomes.items()) or "nothing due")
+        sys.exit(1 if "failed" in outcomes.values() else 0)
+    err.print(f"worker {w.holder} running; jobs: " + ", ".join(f"{j.name} ({j.cron})" for j in w.jobs))
+    w.run_forever()
+
+
+@cli.group()
+def jobs() -> None:
+    """Job runs recorded by the worker."""
+
+
+@jobs.command("list")
+@click.option("--job", help="Only this job.")
+@click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def jobs_list(ctx: Context, job: str | None, limit: int, as_json: bool) -> None:
+    """Recent job runs: start, end, status, counts, error."""
+    runs = ctx.store().job_runs(job, limit)
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in runs], indent=2))
+        return
+    table = Table("id", "job", "slot", "started", "finished", "status", "counts", "error")
+    for r in runs:
+        table.add_row(str(r.id), r.job, r.scheduled_for or "", r.started_at, r.finished_at or "", r.status,
+                      json.dumps(r.counts), (r.error or "")[:80])
+    out.print(table)
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 
@@ -386,9 +585,14 @@ def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> No
         out.print(f"demo corpus already loaded in {ctx.settings.database_url}")
     else:
         _print_summary(summary, False)
-    from .jobs import recompute_trending
+    from .enrich.embeddings import MODEL_ID
+    from .jobs import demo_corpus_dir, load_vectors_file, recompute_trending
 
     recompute_trending(store)
+    vectors = demo_corpus_dir() / "vectors.npz"
+    if vectors.exists():
+        load_vectors_file(store, vectors, MODEL_ID)
+    _embed(ctx, store)
     out.print(f"{store.count_papers()} papers, latest day {store.latest_list_date()}")
     if no_serve:
         out.print("look at them with: papertrend papers list   or   papertrend serve")

@@ -52,11 +52,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 50, "Papers per list page", int),
     Setting("import_batch_size", 2000, "Records written per transaction while importing", int),
     Setting("max_abstract_chars", 100_000, "Longer abstracts are rejected at import", int),
+    Setting("embed_on_import", True, "Compute embeddings for new papers when importing (else run `papertrend embed`)", bool),
+    Setting("embedding_max_tokens", 128, "Word pieces of title + abstract the embedding model reads", int),
+    Setting("search_vector_weight", 0.1, "Weight of meaning (vectors) against words (bm25) in hybrid search", float),
+    Setting("search_lexical_pivot", 16.0, "Best bm25 score below which a query counts as weak in words and meaning takes over", float),
     Setting("github_api_url", "https://api.github.com", "GitHub REST API base URL (tests and mirrors point it elsewhere)"),
     Setting("github_token", Secret(""), "Optional GitHub token for star refreshes", Secret),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv query API URL"),
     Setting("oai_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH base URL"),
     Setting("hf_endpoint", "https://huggingface.co", "Hugging Face Hub endpoint for daily papers"),
+    Setting("arxiv_categories", "cs.LG,cs.CL,cs.CV,cs.AI", "arXiv categories the worker ingests (comma-separated)"),
+    Setting("arxiv_min_interval", 3.0, "Seconds between requests to arXiv, across all processes (arXiv's terms: 3)", float),
+    Setting("hf_min_interval", 1.0, "Seconds between requests to the Hugging Face endpoint", float),
+    Setting("schedule_arxiv", "0 1 * * 1-5", "Cron (UTC) for arXiv ingestion: after arXiv's daily announcement"),
+    Setting("schedule_hf", "0 */4 * * *", "Cron (UTC) for Hugging Face daily papers"),
+    Setting("schedule_stars", "0 3 * * *", "Cron (UTC) for the GitHub star refresh"),
+    Setting("schedule_trending", "*/30 * * * *", "Cron (UTC) for the trending recompute"),
     Setting("contact_email", "", "Contact address sent in the User-Agent to arXiv and GitHub"),
     Setting("smtp_host", "", "SMTP server; empty writes mail to the local outbox shown at /outbox"),
     Setting("smtp_port", 25, "SMTP port", int),
@@ -113,6 +124,13 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if setting.type is Secret:
             return Secret(value)
+        if setting.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return text in ("1", "true", "yes", "on")
         if setting.type is int and not isinstance(value, bool):
             return int(value)
         if setting.type is float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,9 @@ from .rank.trending import WINDOWS, Signals, age_days, reason, score_arrays, sta
 from .store import Store, utcnow
 
 if TYPE_CHECKING:
+    from .enrich.embeddings import Embedder
     from .enrich.github import GitHubClient
+    from .sources.http import PoliteClient
 
 
 def demo_corpus_dir() -> Path:
@@ -103,3 +106,154 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
         store.save_trending(window, rows)
         sizes[window] = len(rows)
     return sizes
+
+
+def _text_hash(title: str, abstract: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"{title}\n{abstract}".encode()).hexdigest()[:16]
+
+
+def embed_missing(store: Store, embedder: "Embedder", model: str, batch: int = 256,
+                  progress: Progress | None = None, on_total: "Callable[[int], None] | None" = None) -> int:
+    """Embed papers that have no vector for ``model`` or whose text changed. Re-runnable:
+    each batch is stored as it is done, so an interrupted run keeps what it finished."""
+    from .enrich.embeddings import paper_text
+
+    todo = [(pid, title, abstract) for pid, title, abstract, stored in store.texts_to_embed(model)
+            if stored != _text_hash(title, abstract)]
+    if on_total:
+        on_total(len(todo))
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        vectors = embedder.embed([paper_text(t, a) for _, t, a in chunk], progress=progress)
+        store.save_vectors([{"paper_id": pid, "model": model, "text_hash": _text_hash(t, a),
+                             "vector": vectors[i].astype("<f4").tobytes()} for i, (pid, t, a) in enumerate(chunk)])
+    return len(todo)
+
+
+def load_vectors_file(store: Store, path: Path, model: str) -> int:
+    """Store precomputed vectors (an .npz with ids, text hashes and float16 vectors). Idempotent."""
+    data = np.load(path, allow_pickle=False)
+    # Only vectors of the text as stored now, for papers that lack them.
+    wanted = {pid: _text_hash(title, abstract) for pid, title, abstract, stored in store.texts_to_embed(model)
+              if stored != _text_hash(title, abstract)}
+    rows = []
+    for pid, text_hash, vec in zip(data["ids"], data["hashes"], data["vectors"]):
+        pid = str(pid)
+        if wanted.get(pid) == str(text_hash):
+            vec = vec.astype(np.float32)
+            vec /= max(float(np.linalg.norm(vec)), 1e-12)
+            rows.append({"paper_id": pid, "model": model, "text_hash": str(text_hash), "vector": vec.astype("<f4").tobytes()})
+    for i in range(0, len(rows), 2000):
+        store.save_vectors(rows[i:i + 2000])
+    return len(rows)
+
+
+def _recorded(store: Store, kind: str, detail: str, work: "Callable[[int], ImportSummary]") -> ImportSummary:
+    """Run an ingest with its run recorded; a failure is recorded before it propagates."""
+    run_id = store.start_run(kind, detail)
+    summary = ImportSummary(run_id=run_id)
+    status = "failed"
+    try:
+        summary = work(run_id)
+        summary.run_id = run_id
+        status = "ok" if not summary.rejected else "partial"
+        return summary
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, then raised again unchanged
+        summary.errors.append(str(exc))
+        raise
+    finally:
+        store.finish_run(run_id, status, summary.new, summary.updated, summary.unchanged, summary.rejected,
+                         summary.errors)
+
+
+def _after_ingest(store: Store, settings: Settings, now: datetime | None) -> None:
+    recompute_trending(store, now)
+    if settings.embed_on_import:
+        from .enrich.embeddings import MODEL_ID, Embedder
+
+        embed_missing(store, Embedder(max_tokens=settings.embedding_max_tokens), MODEL_ID)
+
+
+def ingest_arxiv(store: Store, settings: Settings, now: datetime | None = None, since: date | None = None,
+                 until: date | None = None, categories: list[str] | None = None,
+                 progress: Progress | None = None, client: "PoliteClient | None" = None) -> dict[str, int]:
+    """arXiv query API for the categories and dates (default: the last 3 days). Resumable."""
+    from .sources.harvest import harvest_arxiv
+    from .sources.http import PoliteClient
+
+    now = now or datetime.now(UTC)
+    until = until or now.date()
+    since = since or until - timedelta(days=3)
+    cats = categories or [c.strip() for c in settings.arxiv_categories.split(",") if c.strip()]
+    own = client is None
+    client = client or PoliteClient(store, settings, "arxiv", settings.arxiv_min_interval)
+    try:
+        summary = _recorded(store, "arxiv", f"{','.join(cats)} {since}..{until}",
+                            lambda run: harvest_arxiv(store, settings, client, cats, since, until, run, progress=progress))
+    finally:
+        if own:
+            client.close()
+    _after_ingest(store, settings, now)
+    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
+            "rejected": summary.rejected, "requests": client.requests}
+
+
+def ingest_oai(store: Store, settings: Settings, set_spec: str, since: date, until: date | None = None,
+               now: datetime | None = None, progress: Progress | None = None,
+               client: "PoliteClient | None" = None) -> dict[str, int]:
+    """OAI-PMH harvest of a set (shares arXiv's politeness slot). Resumable."""
+    from .sources.harvest import harvest_oai
+    from .sources.http import PoliteClient
+
+    own = client is None
+    client = client or PoliteClient(store, settings, "arxiv", settings.arxiv_min_interval)
+    try:
+        summary = _recorded(store, "oai", f"{set_spec} {since}..{until or ''}",
+                            lambda run: harvest_oai(store, settings, client, set_spec, since, until, run, progress))
+    finally:
+        if own:
+            client.close()
+    _after_ingest(store, settings, now)
+    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
+            "rejected": summary.rejected, "requests": client.requests}
+
+
+def ingest_hf(store: Store, settings: Settings, now: datetime | None = None, since: date | None = None,
+              until: date | None = None, progress: Progress | None = None,
+              client: "PoliteClient | None" = None) -> dict[str, int]:
+    """Hugging Face daily papers for each weekday from ``since`` to ``until`` (default: 3 days)."""
+    from .sources.harvest import fetch_hf_daily
+    from .sources.http import PoliteClient
+
+    now = now or datetime.now(UTC)
+    until = until or now.date()
+    since = since or until - timedelta(days=2)
+    days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
+    own = client is None
+    client = client or PoliteClient(store, settings, "hf", settings.hf_min_interval)
+    try:
+        summary = _recorded(store, "hf", f"{since}..{until}",
+                            lambda run: fetch_hf_daily(store, settings, client, days, run, progress))
+    finally:
+        if own:
+            client.close()
+    _after_ingest(store, settings, now)
+    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
+            "rejected": summary.rejected, "days": len(days)}
+
+
+def stars_job(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, int]:
+    from .enrich.github import GitHubClient
+
+    client = GitHubClient(settings)
+    try:
+        counts = refresh_stars(store, client, min_age_hours=12, now=now)
+    finally:
+        client.close()
+    recompute_trending(store, now)
+    return counts

@@ -127,3 +127,18 @@ class ImportSummary:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Narrowing a search: by list date, arXiv category, linked code, upvotes."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+    category: str | None = None
+    has_code: bool = False
+    min_upvotes: int = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.date_from or self.date_to or self.category or self.has_code or self.min_upvotes)

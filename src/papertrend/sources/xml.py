@@ -16,9 +16,8 @@ def parse_xml(data: bytes, where: str) -> Element:
     except DefusedXmlException as exc:
         raise SourceError(f"refused unsafe XML ({type(exc).__name__})", where) from None
     except ParseError as exc:
-        line, column = getattr(exc, "position", (0, 0))
-        raise SourceError(f"not well-formed XML: {exc.msg if hasattr(exc, 'msg') else exc} (column {column})",
-                          f"{where}:{line}") from None
+        line, _ = getattr(exc, "position", (0, 0))
+        raise SourceError(f"not well-formed XML ({exc})", f"{where}:{line}") from None
     except (ValueError, LookupError) as exc:  # unknown declared encoding, bad bytes in it
         raise SourceError(f"unreadable XML: {exc}", where) from None
 

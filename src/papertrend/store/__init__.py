@@ -20,8 +20,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..config import Settings
 from ..errors import StoreError
-from ..models import Author, Paper
+from ..models import Author, Paper, SearchFilters
+from . import coordination as co
 from . import migrations
+from . import search as sr
 from . import trending as tr
 from . import schema as t
 
@@ -66,6 +68,19 @@ class IngestRun:
     unchanged: int
     rejected: int
     errors: str
+
+
+@dataclass
+class JobRun:
+    id: int
+    job: str
+    scheduled_for: str | None
+    started_at: str
+    finished_at: str | None
+    status: str
+    counts: dict[str, Any]
+    error: str | None
+    worker: str | None
 
 
 @dataclass
@@ -341,6 +356,39 @@ class Store:
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    # -- search (SQL in store/search.py) ------------------------------------------------------------
+
+    def fulltext(self, match: str, filters: SearchFilters, limit: int,
+                 field_weights: tuple[float, ...] = sr.FTS_WEIGHTS) -> list[tuple[str, float]]:
+        """(paper id, bm25 score, higher is better) for an FTS5 MATCH expression."""
+        if not self.settings.is_sqlite:
+            raise StoreError("full-text search on PostgreSQL is not implemented yet")
+        with self.read() as conn:
+            return sr.fts_search(conn, match, filters, limit, field_weights)
+
+    def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
+        return sr.fts_statement(match, filters, limit)
+
+    def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
+        with self.read() as conn:
+            return sr.filter_ids(conn, list(ids), filters)
+
+    def texts_to_embed(self, model: str, limit: int | None = None) -> list[tuple[str, str, str, str | None]]:
+        with self.read() as conn:
+            return sr.texts_to_embed(conn, model, limit)
+
+    def save_vectors(self, rows: list[dict[str, Any]]) -> None:
+        with self.write() as conn:
+            sr.save_vectors(conn, rows)
+
+    def vectors_after(self, model: str, seq: int) -> list[tuple[int, str, bytes]]:
+        with self.read() as conn:
+            return sr.vectors_after(conn, model, seq)
+
+    def vector_count(self, model: str) -> tuple[int, int]:
+        with self.read() as conn:
+            return sr.vector_count(conn, model)
+
     # -- stars and trending (SQL in store/trending.py) ----------------------------------------------
 
     def repos_to_check(self, checked_before: str, limit: int | None = None) -> list[tr.RepoState]:
@@ -375,6 +423,54 @@ class Store:
     def trending_row(self, window: str, paper_id: str) -> tr.TrendingRow | None:
         with self.read() as conn:
             return tr.row(conn, window, paper_id)
+
+    # -- coordination between processes (SQL in store/coordination.py) --------------------------
+
+    def take_slot(self, name: str, now: float, hold: float, holder: str) -> float:
+        with self.write() as conn:
+            return co.take_slot(conn, name, now, hold, holder)
+
+    def release_slot(self, name: str, next_at: float) -> None:
+        with self.write() as conn:
+            co.release_slot(conn, name, next_at)
+
+    def get_cursor(self, name: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            return co.get_cursor(conn, name)
+
+    def set_cursor(self, name: str, value: dict[str, Any] | None) -> None:
+        with self.write() as conn:
+            co.set_cursor(conn, name, value, utcnow())
+
+    def take_job_lock(self, job: str, holder: str, now: float, lease: float) -> bool:
+        with self.write() as conn:
+            return co.take_job_lock(conn, job, holder, now, lease)
+
+    def release_job_lock(self, job: str, holder: str) -> None:
+        with self.write() as conn:
+            co.release_job_lock(conn, job, holder)
+
+    def start_job_run(self, job: str, scheduled_for: str | None, worker: str, started_at: str) -> int:
+        with self.write() as conn:
+            result = conn.execute(t.job_runs.insert().values(job=job, scheduled_for=scheduled_for, started_at=started_at,
+                                                             status="running", counts="{}", worker=worker))
+            return int(result.inserted_primary_key[0])
+
+    def finish_job_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None, finished_at: str) -> None:
+        with self.write() as conn:
+            conn.execute(update(t.job_runs).where(t.job_runs.c.id == run_id).values(
+                status=status, counts=json.dumps(counts), error=(error or "")[:4000] or None, finished_at=finished_at))
+
+    def job_runs(self, job: str | None = None, limit: int = 50) -> list[JobRun]:
+        query = select(t.job_runs).order_by(t.job_runs.c.id.desc()).limit(limit)
+        if job:
+            query = query.where(t.job_runs.c.job == job)
+        with self.read() as conn:
+            return [JobRun(**{**dict(r._mapping), "counts": json.loads(r.counts or "{}")}) for r in conn.execute(query)]
+
+    def last_scheduled_run(self, job: str) -> str | None:
+        with self.read() as conn:
+            return conn.execute(select(func.max(t.job_runs.c.scheduled_for)).where(t.job_runs.c.job == job)).scalar_one()
 
     # -- ingest runs ----------------------------------------------------------------------------
 

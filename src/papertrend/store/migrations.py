@@ -32,9 +32,43 @@ def _trending(conn: Connection) -> None:
         "WHERE code_url LIKE 'https://github.com/%'")
 
 
+FTS_COLUMNS = "paper_id UNINDEXED, title, abstract, authors, keywords"
+_FTS_VALUES = ("new.id, new.title, new.abstract, "
+               "(SELECT group_concat(value->>'name', ', ') FROM json_each(new.authors_json)), "
+               "(SELECT group_concat(value, ', ') FROM json_each(new.ai_keywords_json))")
+
+
+def _search(conn: Connection) -> None:
+    schema.paper_vectors.create(conn, checkfirst=True)
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL gets its own full-text index in a later migration
+    # The FTS table keeps its own copy of the text; triggers keep it in step with papers.
+    conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS papers_fts USING fts5({FTS_COLUMNS}, "
+                         "tokenize = 'porter unicode61 remove_diacritics 2')")
+    conn.exec_driver_sql(f"""CREATE TRIGGER IF NOT EXISTS papers_fts_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords) VALUES (new.rowid, {_FTS_VALUES});
+        END""")
+    conn.exec_driver_sql("""CREATE TRIGGER IF NOT EXISTS papers_fts_delete AFTER DELETE ON papers BEGIN
+        DELETE FROM papers_fts WHERE rowid = old.rowid; END""")
+    conn.exec_driver_sql(f"""CREATE TRIGGER IF NOT EXISTS papers_fts_update
+        AFTER UPDATE OF title, abstract, authors_json, ai_keywords_json ON papers BEGIN
+        DELETE FROM papers_fts WHERE rowid = old.rowid;
+        INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords) VALUES (new.rowid, {_FTS_VALUES});
+        END""")
+    conn.exec_driver_sql(f"""INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords)
+        SELECT new.rowid, {_FTS_VALUES} FROM papers AS new""")
+
+
+def _worker(conn: Connection) -> None:
+    for table in (schema.rate_limits, schema.ingest_cursors, schema.job_runs, schema.job_locks):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
+    ("0003_search", _search),
+    ("0004_worker", _worker),
 ]
 
 

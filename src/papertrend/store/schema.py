@@ -7,7 +7,7 @@ on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
+from sqlalchemy import (Column, Float, LargeBinary, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
                         String, Table, Text)
 
 metadata = MetaData()
@@ -144,4 +144,54 @@ trending = Table(
     Column("reason", Text, nullable=False),
     PrimaryKeyConstraint("window", "paper_id"),
     Index("ix_trending_window_rank", "window", "rank"),
+)
+
+# One embedding per paper and model: float32 little-endian bytes. The vector index is built
+# from this table, so the database stays the single source of truth.
+paper_vectors = Table(
+    "paper_vectors", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # lets an index load only what is new
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("model", String(60), nullable=False),
+    Column("text_hash", String(16), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+# Politeness shared by every process of a deployment: the next moment a request to a remote
+# service may start. Taking a slot writes this row inside a write transaction.
+rate_limits = Table(
+    "rate_limits", metadata,
+    Column("name", String(60), primary_key=True),
+    Column("next_at", Float, nullable=False),
+    Column("holder", String(120)),
+)
+
+# Where an interrupted harvest resumes: a window and offset, or an OAI resumption token.
+ingest_cursors = Table(
+    "ingest_cursors", metadata,
+    Column("name", String(300), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+job_runs = Table(
+    "job_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(60), nullable=False),
+    Column("scheduled_for", String(40)),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("status", String(20), nullable=False),       # running, ok, failed
+    Column("counts", Text, nullable=False, default="{}"),
+    Column("error", Text),
+    Column("worker", String(120)),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+)
+
+# One run of a job at a time across workers: a lease that expires if its holder dies.
+job_locks = Table(
+    "job_locks", metadata,
+    Column("job", String(60), primary_key=True),
+    Column("holder", String(120), nullable=False),
+    Column("until", Float, nullable=False),
 )

@@ -105,6 +105,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes = [
         Route("/", views.home, name="home"),
         Route("/healthz", views.healthz, name="healthz"),
+        Route("/jobs", views.jobs_page, name="jobs"),
+        Route("/jobs.json", views.jobs_page, name="jobs_json"),
+        Route("/search", views.search_page, name="search"),
+        Route("/search.json", views.search_page, name="search_json"),
         Route("/trending", views.trending_page, name="trending"),
         Route("/trending.json", views.trending_page, name="trending_json"),
         Route("/papers/date", views.date_picker, name="date_picker"),
@@ -121,7 +125,21 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.store = store
     app.state.renderer = Renderer(settings, HERE / "templates")
     app.state.data_version = DataVersion(store)
+    app.state.searcher = _lazy_searcher(settings, store)
     return app
+
+
+def _lazy_searcher(settings: Settings, store: Store) -> Any:
+    from ..search.hybrid import Searcher, build_searcher
+
+    holder: list[Searcher] = []
+
+    def get() -> Searcher:
+        if not holder:
+            holder.append(build_searcher(settings, store))
+        return holder[0]
+
+    return get
 
 
 def etag_for(request: Request, *parts: Any) -> str:

@@ -11,7 +11,8 @@ from ..errors import BadRequest, NotFound
 from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
-from .render import Renderer, bibtex
+from ..models import SearchFilters
+from .render import Renderer, bibtex, excerpt
 
 
 def _split_json(key: str) -> tuple[str, bool]:
@@ -107,7 +108,9 @@ async def paper_page(request: Request) -> Response:
     trend = store.trending_row("month", paper.id)
     data["star_history"] = [{"observed_at": at, "stars": n} for at, n in history]
     data["trending"] = {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None
-    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id),
+    similar = request.app.state.searcher().similar(paper, 5)
+    data["similar"] = [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]
+    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id), "similar": similar,
                "spark": sparkline(history, width=200, height=40), "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
@@ -146,3 +149,59 @@ async def trending_page(request: Request) -> Response:
     context = {"entries": entries, "window": window, "windows": list(WINDOWS), "category": category or "",
                "has_code": has_code, "anchor": anchor}
     return renderer.respond(request, etag, "trending.html", context, data, as_json)
+
+
+def _filters_from(request: Request) -> tuple[SearchFilters, str, str]:
+    from ..search.hybrid import MODES, SORTS
+
+    params = request.query_params
+    date_from, date_to = params.get("from", "").strip(), params.get("to", "").strip()
+    for value in (date_from, date_to):
+        if value:
+            parse_date(value)
+    sort = params.get("sort", "relevance")
+    mode = params.get("mode", "hybrid")
+    if sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    try:
+        min_upvotes = max(0, int(params.get("min_upvotes") or 0))
+    except ValueError:
+        raise BadRequest("min_upvotes must be a whole number") from None
+    filters = SearchFilters(date_from or None, date_to or None, params.get("category", "").strip()[:40] or None,
+                            params.get("has_code", "") in ("1", "true", "on", "yes"), min_upvotes)
+    return filters, sort, mode
+
+
+async def search_page(request: Request) -> Response:
+    from ..search.query import highlight
+
+    as_json = _wants_json(request, request.url.path.endswith(".json"))
+    q = request.query_params.get("q", "")
+    filters, sort, mode = _filters_from(request)
+    searcher = request.app.state.searcher()
+    results = searcher.search(q, filters, sort, mode, limit=30)
+    hits = [{"paper": h.paper, "score": h.score, "title": highlight(h.paper.title, results.query),
+             "abstract": highlight(excerpt(h.paper.abstract, 320), results.query)} for h in results.hits]
+    data = {"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
+            "filters": vars(filters),
+            "papers": [{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext, "vector_score": h.vector}
+                       for h in results.hits]}
+    if as_json:
+        return JSONResponse(data)
+    renderer: Renderer = request.app.state.renderer
+    return renderer.page(request, "search.html", {"q": results.query.text if q else "", "hits": hits,
+                                                  "notice": results.query.notice, "filters": filters,
+                                                  "sort": sort, "mode": mode, "searched": bool(q.strip())})
+
+
+async def jobs_page(request: Request) -> Response:
+    """The operator's view of job runs and import runs."""
+    store: Store = request.app.state.store
+    runs = store.job_runs(limit=100)
+    ingests = store.ingest_runs(limit=50)
+    if _wants_json(request, request.url.path.endswith(".json")):
+        return JSONResponse({"job_runs": [vars(r) for r in runs], "ingest_runs": [vars(r) for r in ingests]})
+    renderer: Renderer = request.app.state.renderer
+    return renderer.page(request, "jobs.html", {"runs": runs, "ingests": ingests})

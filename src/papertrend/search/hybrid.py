@@ -1,0 +1,173 @@
+"""Hybrid search: FTS5 bm25 and MiniLM vectors, fused by normalised score.
+
+Why not plain reciprocal rank fusion: on the shared data full text alone is already strong (most
+papers contain their topic's words), and RRF gives a weak vector list as much say as a strong
+bm25 list. Here each list's scores are scaled to [0, 1] relative to its own best hit, and the
+vector side is weighted by ``vector_weight``; when full text finds little, the vectors carry the
+query (``sparse_boost``). bench/bench_relevance.py measures these choices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import Settings
+from ..models import Paper, SearchFilters
+from ..store import Store
+from .query import Query, parse
+from .vectors import VectorIndex
+
+CANDIDATES = 100
+SORTS = ("relevance", "date", "upvotes")
+MODES = ("hybrid", "fulltext", "vector")
+
+
+@dataclass
+class Hit:
+    paper: Paper
+    score: float
+    fulltext: float | None = None
+    vector: float | None = None
+
+
+@dataclass
+class Results:
+    query: Query
+    hits: list[Hit] = field(default_factory=list)
+    mode: str = "hybrid"
+    sort: str = "relevance"
+
+
+@dataclass
+class Fusion:
+    vector_weight: float = 0.3
+    sparse_boost: float = 1.0      # vector weight when full text has little evidence
+    sparse_below: int = 5          # ... because it found fewer hits than this
+    lexical_pivot: float | None = None  # ... or because its best bm25 score is below this
+    lexical_spread: float = 3.0
+    floor_rank: int = CANDIDATES   # cosine at this rank maps to 0
+
+    def weight(self, fts: list[tuple[str, float]]) -> float:
+        if len(fts) < self.sparse_below:
+            return self.sparse_boost
+        if self.lexical_pivot is None:
+            return self.vector_weight
+        # Weak lexical evidence (only common words matched) hands the query to the vectors.
+        x = (self.lexical_pivot - fts[0][1]) / self.lexical_spread
+        share = 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
+        return self.vector_weight + (self.sparse_boost - self.vector_weight) * share
+
+
+def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion) -> dict[str, tuple[float, float | None, float | None]]:
+    """Fused score per paper id, with the normalised full-text and vector parts."""
+    out: dict[str, list[float | None]] = {}
+    if fts:
+        top = fts[0][1] or 1.0
+        for pid, s in fts:
+            out.setdefault(pid, [None, None])[0] = s / top
+    if vec:
+        best = vec[0][1]
+        floor = vec[min(len(vec), fusion.floor_rank) - 1][1]
+        span = best - floor if best > floor else 1.0
+        for pid, s in vec:
+            out.setdefault(pid, [None, None])[1] = max(0.0, (s - floor) / span)
+    weight = fusion.weight(fts)
+    return {pid: ((f or 0.0) + weight * (v or 0.0), f, v) for pid, (f, v) in out.items()}
+
+
+def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: int = CANDIDATES,
+                    columns: tuple[str, ...] = (), field_weights: tuple[float, ...] | None = None,
+                    max_terms_for_all: int = 6) -> list[tuple[str, float]]:
+    """bm25 results where papers with every query word (short queries) come before papers with
+    some of them. Scores stay bm25's, the first tier lifted above the second."""
+    kwargs = {} if field_weights is None else {"field_weights": field_weights}
+    some = store.fulltext(query.match("any", columns), filters, limit, **kwargs)
+    words = len(query.terms) + len(query.phrases)
+    if words < 2 or words > max_terms_for_all or not some:
+        return some
+    every = store.fulltext(query.match("all", columns), filters, limit, **kwargs)
+    if not every:
+        return some
+    lift = max(s for _, s in some)
+    first = {pid for pid, _ in every}
+    return [(pid, s + lift) for pid, s in every] + [(pid, s) for pid, s in some if pid not in first][: limit - len(every)]
+
+
+class Searcher:
+    """Search over a store; the embedder is created on first use (it loads the ONNX model)."""
+
+    def __init__(self, store: Store, embed_query: Callable[[str], np.ndarray] | None, index: VectorIndex | None,
+                 fusion: Fusion | None = None) -> None:
+        self.store, self.embed_query, self.index = store, embed_query, index
+        self.fusion = fusion or Fusion()
+
+    def search(self, raw: str, filters: SearchFilters = SearchFilters(), sort: str = "relevance",
+               mode: str = "hybrid", limit: int = 20) -> Results:
+        query = parse(raw)
+        results = Results(query, mode=mode, sort=sort)
+        if query.empty:
+            return results
+        fts: list[tuple[str, float]] = []
+        vec: list[tuple[str, float]] = []
+        if mode in ("hybrid", "fulltext"):
+            fts = self.store.fulltext(query.match("any"), filters, CANDIDATES)
+        if mode in ("hybrid", "vector") and self.embed_query is not None and self.index is not None:
+            self.index.refresh()
+            if len(self.index):
+                vec = self.index.search(self.embed_query(query.text), CANDIDATES * (5 if filters.active else 1))
+                if filters.active:
+                    allowed = self.store.filter_ids([pid for pid, _ in vec], filters)
+                    vec = [(pid, s) for pid, s in vec if pid in allowed]
+                vec = vec[:CANDIDATES]
+        fused = fuse(fts, vec, self.fusion)
+        if mode == "fulltext":
+            fused = {pid: (f or 0.0, f, v) for pid, (_, f, v) in fused.items()}
+        elif mode == "vector":
+            fused = {pid: (v or 0.0, f, v) for pid, (_, f, v) in fused.items()}
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        if sort == "relevance":
+            ranked = ranked[:limit]
+        papers = self.store.get_papers([pid for pid, _ in ranked])
+        hits = [Hit(papers[pid], s, f, v) for pid, (s, f, v) in ranked if pid in papers]
+        if sort == "date":
+            hits.sort(key=lambda h: (h.paper.list_date or h.paper.published or "", h.score), reverse=True)
+        elif sort == "upvotes":
+            hits.sort(key=lambda h: (h.paper.upvotes, h.score), reverse=True)
+        results.hits = hits[:limit]
+        return results
+
+    def similar(self, paper: Paper, k: int = 5) -> list[Hit]:
+        """Nearest papers by meaning; by title words when the paper has no vector yet."""
+        if self.index is not None:
+            self.index.refresh()
+            vec = self.index.vector_of(paper.id)
+            if vec is not None:
+                near = [(pid, s) for pid, s in self.index.search(vec, k + 1) if pid != paper.id][:k]
+                papers = self.store.get_papers([pid for pid, _ in near])
+                return [Hit(papers[pid], s, None, s) for pid, s in near if pid in papers]
+        query = parse(paper.title)
+        if query.empty:
+            return []
+        found = [(pid, s) for pid, s in self.store.fulltext(query.match("any"), SearchFilters(), k + 1)
+                 if pid != paper.id][:k]
+        papers = self.store.get_papers([pid for pid, _ in found])
+        return [Hit(papers[pid], s, s, None) for pid, s in found if pid in papers]
+
+
+def build_searcher(settings: Settings, store: Store) -> Searcher:
+    """A Searcher whose embedding model loads on the first query that needs it."""
+    from ..enrich.embeddings import MODEL_ID, Embedder
+
+    holder: list[Embedder] = []
+
+    def embed_query(text: str) -> np.ndarray:
+        if not holder:
+            holder.append(Embedder(max_tokens=settings.embedding_max_tokens, threads=1))
+        return holder[0].embed_query(text)
+
+    fusion = Fusion(vector_weight=settings.search_vector_weight, lexical_pivot=settings.search_lexical_pivot)
+    return Searcher(store, embed_query, VectorIndex(store, MODEL_ID), fusion)

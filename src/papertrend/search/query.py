@@ -1,0 +1,83 @@
+"""User queries: made safe for FTS5, capped in length, and turned into highlight patterns.
+
+Every word is quoted, so ``C++``, ``"unbalanced`` or ``AND OR NOT`` are searched as words
+and can never be a syntax error; a balanced "quoted phrase" stays a phrase.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+
+MAX_QUERY_CHARS = 300
+MAX_TERMS = 32
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Query:
+    text: str                       # what is searched (after capping)
+    terms: list[str] = field(default_factory=list)
+    phrases: list[list[str]] = field(default_factory=list)
+    truncated: bool = False
+    notice: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms and not self.phrases
+
+    def match(self, mode: str = "any", columns: tuple[str, ...] = ()) -> str:
+        """The FTS5 MATCH expression: quoted terms and phrases joined by OR (any) or AND (all),
+        optionally limited to some columns."""
+        parts = ['"' + " ".join(p) + '"' for p in self.phrases]
+        parts += ['"' + t + '"' for t in self.terms]
+        expr = (" AND " if mode == "all" else " OR ").join(parts)
+        return f"{{{' '.join(columns)}}} : ({expr})" if columns else expr
+
+
+def parse(raw: str) -> Query:
+    text = " ".join((raw or "").split())
+    truncated = len(text) > MAX_QUERY_CHARS
+    if truncated:
+        text = text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+    phrases = []
+    rest = text
+    if text.count('"') >= 2:
+        for m in re.finditer(r'"([^"]+)"', text):
+            words = [w.lower() for w in _WORD.findall(m.group(1))]
+            if len(words) > 1:
+                phrases.append(words)
+        rest = re.sub(r'"[^"]+"', " ", text) if phrases else text
+    terms = list(dict.fromkeys(w.lower() for w in _WORD.findall(rest)))
+    dropped = len(terms) > MAX_TERMS
+    terms = terms[:MAX_TERMS]
+    notice = None
+    if truncated or dropped:
+        notice = (f"Your query was long, so only its first {MAX_QUERY_CHARS} characters"
+                  f"{f' and {MAX_TERMS} distinct words' if dropped else ''} were searched.")
+    return Query(text=text, terms=terms, phrases=phrases, truncated=truncated or dropped, notice=notice)
+
+
+def _stem(word: str) -> str:
+    # Close enough to Porter for highlighting: "decoding" lights up "decode", "decoder".
+    return word[: max(4, len(word) - 3)] if len(word) > 5 else word
+
+
+def highlight(text: str, query: Query) -> Markup:
+    """``text`` escaped, with words matching the query wrapped in <mark>. Safe by construction:
+    the text is escaped first and only our own tags are added around escaped pieces."""
+    words = set(query.terms) | {w for p in query.phrases for w in p}
+    words = {w for w in words if len(w) > 2 or w.isdigit()}
+    if not text or not words:
+        return escape(text or "")
+    pattern = re.compile(r"\b(" + "|".join(re.escape(_stem(w)) for w in sorted(words, key=len, reverse=True))
+                         + r")\w*", re.IGNORECASE | re.UNICODE)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out.append(str(escape(text[last:m.start()])))
+        out.append(f"<mark>{escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))

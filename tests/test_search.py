@@ -1,0 +1,119 @@
+"""Search by words and by meaning, from the CLI and the web, with filters and hostile queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from papertrend.enrich.embeddings import MODEL_ID, Embedder
+from papertrend.importer import import_paths
+from papertrend.jobs import embed_missing
+from papertrend.search.query import highlight, parse
+from papertrend.web.app import create_app
+
+DAYS = ["2026-06-02", "2026-06-12", "2026-06-18", "2026-06-26", "2026-07-01", "2026-07-08", "2026-07-31"]
+SPECULATIVE = {"2605.29343", "2605.30852", "2606.12243", "2606.18967", "2606.18394", "2606.31315", "2607.05147",
+               "2607.26627"}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder(max_tokens=128)
+
+
+@pytest.fixture
+def corpus(store, settings, shared: Path, tmp_path: Path, embedder: Embedder):
+    hostile = tmp_path / "2026-07-31.jsonl"
+    hostile.write_text(json.dumps({"id": "2607.00003", "categories": ["cs.CR"], "authors": ["Eve"],
+                                   "title": "Decoding <script>alert(1)</script> attacks",
+                                   "summary": "We study <img src=x onerror=alert(2)> decoding of hostile payloads in pages."}) + "\n")
+    import_paths(store, settings, [shared / "hf-daily" / f"{d}.json" for d in DAYS] + [hostile])
+    embed_missing(store, embedder, MODEL_ID)
+    return store
+
+
+@pytest.fixture
+def client(corpus, settings) -> TestClient:
+    return TestClient(create_app(settings, corpus))
+
+
+def test_query_parsing_is_safe() -> None:
+    assert parse("C++").match() == '"c"'
+    assert parse('"unbalanced').match() == '"unbalanced"'
+    assert parse("AND OR NOT").match() == '"and" OR "or" OR "not"'
+    assert parse('"speculative decoding" draft').match() == '"speculative decoding" OR "draft"'
+    long = parse("word " * 3000)
+    assert long.truncated and "only its first" in long.notice
+    assert parse("😀 🚀").empty
+
+
+def test_finds_by_meaning_when_words_differ(client: TestClient) -> None:
+    q = "making the small model guess tokens for the big one"
+    def found(mode: str) -> int:
+        papers = client.get("/search.json", params={"q": q, "mode": mode}).json()["papers"][:10]
+        return len(SPECULATIVE & {p["id"] for p in papers})
+    # Only common words match: full text alone finds one; meaning finds more, and the hybrid
+    # hands this weak-in-words query to the vectors (see Fusion.lexical_pivot).
+    assert found("vector") >= 3
+    assert found("hybrid") >= max(1, found("fulltext"))
+
+
+def test_finds_by_words_with_highlights(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "speculative decoding draft model"})
+    assert r.status_code == 200 and "<mark>" in r.text
+    data = client.get("/search.json", params={"q": "speculative decoding draft model"}).json()
+    assert data["papers"][0]["id"] in SPECULATIVE
+
+
+@pytest.mark.parametrize("q", ["C++", '"unbalanced', "AND OR NOT", "x" * 10_000, "word " * 2_000, "😀🚀 émoji",
+                               "title:foo NEAR(a b) * ^ -", "'; DROP TABLE papers; --", ""])
+def test_any_query_is_safe(client: TestClient, q: str) -> None:
+    r = client.get("/search", params={"q": q})
+    assert r.status_code == 200
+    j = client.get("/search.json", params={"q": q})
+    assert j.status_code == 200 and isinstance(j.json()["papers"], list)
+    if len(q) > 300:
+        assert "only its first" in j.json()["notice"] and "only its first" in r.text
+
+
+def test_hostile_text_in_results_stays_escaped(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "decoding hostile payloads"})
+    assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text
+    assert "&lt;script&gt;" in r.text and "<mark>" in r.text
+    assert str(highlight("<b>decoding</b>", parse("decoding"))) == "&lt;b&gt;<mark>decoding</mark>&lt;/b&gt;"
+
+
+def test_filters_and_sorts(client: TestClient, corpus) -> None:
+    q = {"q": "language model"}
+    coded = client.get("/search.json", params={**q, "has_code": "1"}).json()["papers"]
+    assert coded and all(p["code_url"] for p in coded)
+    popular = client.get("/search.json", params={**q, "min_upvotes": "20", "sort": "upvotes"}).json()["papers"]
+    assert popular and all(p["upvotes"] >= 20 for p in popular)
+    assert [p["upvotes"] for p in popular] == sorted((p["upvotes"] for p in popular), reverse=True)
+    ranged = client.get("/search.json", params={**q, "from": "2026-07-01", "to": "2026-07-08", "sort": "date"}).json()["papers"]
+    assert ranged and all("2026-07-01" <= p["list_date"] <= "2026-07-08" for p in ranged)
+    cats = client.get("/search.json", params={"q": "decoding", "category": "cs.CR"}).json()["papers"]
+    assert [p["id"] for p in cats] == ["2607.00003"]
+    assert client.get("/search.json", params={**q, "from": "2026-13-01"}).status_code == 400
+    assert client.get("/search.json", params={**q, "sort": "random"}).status_code == 400
+
+
+def test_similar_papers_on_paper_page(client: TestClient) -> None:
+    data = client.get("/papers/2606.18394.json").json()
+    assert len(data["similar"]) == 5 and "2606.18394" not in {s["id"] for s in data["similar"]}
+    assert SPECULATIVE & {s["id"] for s in data["similar"]}
+    assert "Similar papers" in client.get("/papers/2606.18394").text
+
+
+def test_fulltext_follows_updates(run_cli, corpus, tmp_path: Path) -> None:
+    f = tmp_path / "v9.xml"
+    f.write_text("""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>http://arxiv.org/abs/2607.26627v9</id>
+      <title>Zanzibar lossy verification</title><summary>New text.</summary><author><name>A</name></author></entry></feed>""")
+    run_cli("import", str(f), env={"PAPERTREND_EMBED_ON_IMPORT": "false"})
+    found = json.loads(run_cli("search", "zanzibar", "--mode", "fulltext", "--json").stdout)
+    assert [p["id"] for p in found] == ["2607.26627"]
+    sql = run_cli("search", "zanzibar", "--sql").stdout
+    assert "papers_fts MATCH :match" in sql and 'zanzibar' in sql.splitlines()[1]
