@@ -552,6 +552,52 @@ def jobs_list(ctx: Context, job: str | None, limit: int, as_json: bool) -> None:
     out.print(table)
 
 
+# -- digests ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def digest() -> None:
+    """Trending papers in your subscribers' inboxes."""
+
+
+@digest.command("build")
+@click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True)
+@click.option("--period", required=True, help="A day YYYY-MM-DD (daily) or a week YYYY-Www (weekly).")
+@pass_ctx
+def digest_build(ctx: Context, frequency: str, period: str) -> None:
+    """Compose the period's digests into the outbox (one per subscriber and period; re-runnable)."""
+    from .jobs import build_digests
+
+    counts = build_digests(ctx.store(), ctx.settings, frequency, period)
+    out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+
+
+@digest.command("send")
+@pass_ctx
+def digest_send(ctx: Context) -> None:
+    """Deliver due outbox messages (SMTP, or the local outbox when smtp_host is empty)."""
+    from .jobs import send_digests
+
+    counts = send_digests(ctx.store(), ctx.settings)
+    out.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@digest.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def digest_status(ctx: Context, as_json: bool) -> None:
+    """Outbox messages by state, and subscribers by state."""
+    store = ctx.store()
+    outbox = {k: 0 for k in ("pending", "sending", "sent", "retrying", "failed", "bounced")}
+    outbox.update(store.digests.outbox_counts())
+    subs = store.digests.counts_by_status()
+    if as_json:
+        click.echo(json.dumps({"outbox": outbox, "subscribers": subs}))
+        return
+    out.print("outbox: " + " · ".join(f"{k} {v}" for k, v in outbox.items()))
+    out.print("subscribers: " + (" · ".join(f"{k} {v}" for k, v in subs.items()) or "none"))
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 

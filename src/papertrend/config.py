@@ -76,6 +76,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_password", Secret(""), "SMTP password", Secret),
     Setting("mail_from", "papertrend <papertrend@localhost>", "From address of digests"),
     Setting("mail_rate", 20.0, "Messages per second at most", float),
+    Setting("mail_lease_seconds", 300.0, "How long a sender holds claimed outbox rows before another may take them", float),
+    Setting("digest_max_papers", 10, "Papers in one digest at most", int),
+    Setting("bounce_limit", 3, "Hard bounces (5xx) after which an address is suppressed", int),
+    Setting("schedule_digest", "0 7 * * *", "Cron (UTC) for building and sending digests (weekly ones on Mondays)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -257,3 +257,54 @@ def stars_job(store: Store, settings: Settings, now: datetime | None = None) -> 
         client.close()
     recompute_trending(store, now)
     return counts
+
+
+def build_digests(store: Store, settings: Settings, frequency: str, period_key: str) -> dict[str, int]:
+    """Compose the period's digest for every confirmed subscriber into the outbox. Idempotent:
+    one row per (subscriber, period); a paper already sent to a subscriber is never in another
+    of their digests; a subscriber with nothing new gets nothing (no empty digest)."""
+    from .digest import compose
+    from .periods import parse_date, parse_week
+
+    period = parse_week(period_key) if frequency == "weekly" else parse_date(period_key)
+    candidates = store.list_papers(period.start.isoformat(), period.end.isoformat())
+    ranked = compose.rank_for_period(candidates, period)
+    subscribers = store.digests.confirmed(frequency)
+    already = store.digests.sent_paper_ids([s.id for s in subscribers])
+    rows, papers_of = [], {}
+    counts = {"subscribers": len(subscribers), "composed": 0, "empty": 0, "already_built": 0}
+    for sub in subscribers:
+        chosen = [p for p in ranked if p.id not in already[sub.id] and compose.matches(p, sub)]
+        chosen = chosen[: settings.digest_max_papers]
+        if not chosen:
+            counts["empty"] += 1
+            continue
+        c = compose.digest(settings, sub, period, chosen)
+        rows.append({"subscriber_id": sub.id, "kind": "digest", "period": period.key, "message_id": c.message_id,
+                     "to_addr": sub.email, "raw": c.raw, "subject": c.subject})
+        papers_of[sub.id] = [p.id for p in chosen]
+    for i in range(0, len(rows), 500):
+        counts["composed"] += store.digests.enqueue(rows[i:i + 500], papers_of, utcnow())
+    counts["already_built"] = len(rows) - counts["composed"]
+    return counts
+
+
+def send_digests(store: Store, settings: Settings) -> dict[str, int]:
+    from .digest.mailer import deliver
+
+    return deliver(store, settings)
+
+
+def digest_job(store: Store, settings: Settings, now: datetime) -> dict[str, int]:
+    """The worker's digest run: yesterday's daily digests, and on Mondays last week's weekly ones."""
+    from .digest.compose import previous_period
+
+    store.digests.expire_pending(now.isoformat(timespec="seconds"))
+    counts = {}
+    for frequency in ("daily", "weekly"):
+        if frequency == "weekly" and now.weekday() != 0:
+            continue
+        built = build_digests(store, settings, frequency, previous_period(frequency, now.date()).key)
+        counts[f"{frequency}_composed"] = built["composed"]
+    counts.update(send_digests(store, settings))
+    return counts

@@ -142,3 +142,37 @@ class SearchFilters:
     @property
     def active(self) -> bool:
         return bool(self.date_from or self.date_to or self.category or self.has_code or self.min_upvotes)
+
+
+@dataclass
+class Subscriber:
+    id: int
+    email: str
+    status: str                      # pending, confirmed, unsubscribed, suppressed
+    frequency: str = "daily"         # daily or weekly
+    topics: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    paused: bool = False
+    hard_bounces: int = 0
+    created_at: str = ""
+    confirmed_at: str | None = None
+    expires_at: str | None = None
+
+
+@dataclass
+class OutboxMessage:
+    id: int
+    subscriber_id: int
+    kind: str
+    period: str
+    message_id: str
+    to_addr: str
+    raw: bytes
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    transport: str | None
+    created_at: str
+    sent_at: str | None

@@ -111,6 +111,7 @@ def default_jobs(store: Store, settings: Settings) -> list[Job]:
         Job("hf", settings.schedule_hf, lambda now: jobs.ingest_hf(store, settings, now)),
         Job("stars", settings.schedule_stars, lambda now: jobs.stars_job(store, settings, now)),
         Job("trending", settings.schedule_trending, lambda now: jobs.recompute_trending(store, now)),
+        Job("digest", settings.schedule_digest, lambda now: jobs.digest_job(store, settings, now)),
     ]
 
 

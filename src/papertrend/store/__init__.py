@@ -126,6 +126,9 @@ class Store:
             self.engine = _make_engine(settings)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open database {settings.database_url}: {exc}") from exc
+        from .digests import DigestTables
+
+        self.digests = DigestTables(self)
 
     # -- connections and schema -------------------------------------------------------------
 

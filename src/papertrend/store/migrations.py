@@ -64,11 +64,17 @@ def _worker(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _digests(conn: Connection) -> None:
+    for table in (schema.subscribers, schema.sent_papers, schema.outbox, schema.rate_events):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
     ("0003_search", _search),
     ("0004_worker", _worker),
+    ("0005_digests", _digests),
 ]
 
 

@@ -7,7 +7,7 @@ on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Float, LargeBinary, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
+from sqlalchemy import (Boolean, Column, Float, LargeBinary, UniqueConstraint, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
                         String, Table, Text)
 
 metadata = MetaData()
@@ -194,4 +194,61 @@ job_locks = Table(
     Column("job", String(60), primary_key=True),
     Column("holder", String(120), nullable=False),
     Column("until", Float, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),     # lower-cased
+    Column("status", String(20), nullable=False),                   # pending, confirmed, unsubscribed, suppressed
+    Column("frequency", String(10), nullable=False, default="daily"),
+    Column("topics_json", Text, nullable=False, default="[]"),
+    Column("authors_json", Text, nullable=False, default="[]"),
+    Column("categories_json", Text, nullable=False, default="[]"),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("hard_bounces", Integer, nullable=False, default=0),
+    Column("created_at", String(40), nullable=False),
+    Column("confirmed_at", String(40)),
+    Column("expires_at", String(40)),
+    Column("unsubscribed_at", String(40)),
+)
+
+# Scholar Inbox's rule: a paper reaches a subscriber at most once, across all digests.
+sent_papers = Table(
+    "sent_papers", metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", String(64), nullable=False),
+    Column("period", String(20), nullable=False),
+    PrimaryKeyConstraint("subscriber_id", "paper_id"),
+)
+
+# Every message is a row before it is mail: composed once per (subscriber, kind, period).
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(20), nullable=False),          # confirm, digest
+    Column("period", String(20), nullable=False),        # 2026-07-31, 2026-W31, or a confirm nonce
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("to_addr", String(320), nullable=False),
+    Column("raw", LargeBinary, nullable=False),          # the complete RFC 5322 message
+    Column("subject", Text, nullable=False),
+    Column("status", String(20), nullable=False),        # pending, sending, sent, retrying, failed, bounced
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("lease_until", Float),
+    Column("last_error", Text),
+    Column("transport", String(20)),                     # smtp, or local when no SMTP server is set
+    Column("created_at", String(40), nullable=False),
+    Column("sent_at", String(40)),
+    UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+# Abuse limits on the subscribe form: one row per attempt, keyed by client address or email.
+rate_events = Table(
+    "rate_events", metadata,
+    Column("key", String(400), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_rate_events_key_at", "key", "at"),
 )

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import Settings
 from ..errors import PapertrendError
 from ..store import Store
-from . import views
+from . import subscriptions, views
 from .render import Renderer
 
 HERE = Path(__file__).resolve().parent
@@ -106,6 +106,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/", views.home, name="home"),
         Route("/healthz", views.healthz, name="healthz"),
         Route("/jobs", views.jobs_page, name="jobs"),
+        Route("/subscribe", subscriptions.subscribe_post, methods=["POST"], name="subscribe"),
+        Route("/subscribe/confirm", subscriptions.confirm, methods=["GET", "POST"], name="confirm"),
+        Route("/preferences", subscriptions.preferences, methods=["GET", "POST"], name="preferences"),
+        Route("/unsubscribe", subscriptions.unsubscribe, methods=["GET", "POST"], name="unsubscribe"),
+        Route("/outbox", subscriptions.outbox, name="outbox"),
         Route("/jobs.json", views.jobs_page, name="jobs_json"),
         Route("/search", views.search_page, name="search"),
         Route("/search.json", views.search_page, name="search_json"),

@@ -1,0 +1,1 @@
+"""Digests: subscriptions, composing, the outbox and the mailer. Mail is composed without the web app."""

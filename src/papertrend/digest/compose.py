@@ -1,0 +1,125 @@
+"""Composing messages: the confirmation and the digest, as complete RFC 5322 bytes.
+
+Paper text goes only into bodies (escaped in HTML); headers are built from our own words and the
+address, and the email package refuses CR/LF in any header value, so no title can inject one.
+Unicode in the subject is RFC 2047-encoded by the email package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..config import Settings
+from ..models import Paper, Subscriber
+from ..periods import Period
+from ..rank.trending import Signals, age_days, score
+from .links import link
+
+TEMPLATES = Path(__file__).parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True,
+                   lstrip_blocks=True)
+
+
+@dataclass
+class Composed:
+    message_id: str
+    subject: str
+    raw: bytes
+
+
+def _domain(settings: Settings) -> str:
+    return urlparse(settings.base_url).hostname or "localhost"
+
+
+def message_id(settings: Settings, kind: str, subscriber_id: int, period: str) -> str:
+    """Deterministic per (subscriber, period): a resent message is recognisably the same one."""
+    digest = hashlib.sha1(f"{kind}:{subscriber_id}:{period}".encode()).hexdigest()[:16]
+    return f"<{kind}.{period}.{subscriber_id}.{digest}@{_domain(settings)}>"
+
+
+def _message(settings: Settings, to: str, subject: str, text: str, html: str, msg_id: str,
+             unsubscribe: str | None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = msg_id
+    msg["List-Id"] = f"{settings.site_name} digests <digests.{_domain(settings)}>"
+    if unsubscribe:
+        # RFC 8058: a POST to this URL unsubscribes at once, no login.
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg.as_bytes(policy=policy.SMTP)  # CRLF line ends, as SMTP wants them
+
+
+def confirmation(settings: Settings, subscriber: Subscriber, nonce: str) -> Composed:
+    confirm = link(settings, "/subscribe/confirm", "confirm", subscriber.id)
+    ctx = {"site": settings.site_name, "confirm": confirm, "frequency": subscriber.frequency}
+    subject = f"Confirm your {settings.site_name} subscription"
+    msg_id = message_id(settings, "confirm", subscriber.id, nonce)
+    raw = _message(settings, subscriber.email, subject, _env.get_template("confirm.txt").render(**ctx),
+                   _env.get_template("confirm.html").render(**ctx), msg_id, None)
+    return Composed(msg_id, subject, raw)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def matches(paper: Paper, subscriber: Subscriber) -> bool:
+    """Interests are alternatives: a topic phrase, an author or a category; none means everything."""
+    if not (subscriber.topics or subscriber.authors or subscriber.categories):
+        return True
+    if subscriber.categories and set(paper.categories) & set(subscriber.categories):
+        return True
+    names = {a.name.lower() for a in paper.authors}
+    if any(author.lower() in names for author in subscriber.authors):
+        return True
+    text = _words(f"{paper.title} {paper.abstract} {' '.join(paper.ai_keywords)}")
+    return any(_words(topic) and _words(topic) <= text for topic in subscriber.topics)
+
+
+def rank_for_period(papers: list[Paper], period: Period) -> list[Paper]:
+    """The period's papers by trending score as of the period's end, best first."""
+    def key(p: Paper) -> tuple[float, str]:
+        s = score(Signals(p.upvotes, p.num_comments, p.github_stars, None, None, age_days(p.list_date, period.end)))
+        return (-s.score, p.id)
+
+    return sorted(papers, key=key)
+
+
+def digest(settings: Settings, subscriber: Subscriber, period: Period, papers: list[Paper]) -> Composed:
+    base = settings.base_url.rstrip("/")
+    prefs = link(settings, "/preferences", "prefs", subscriber.id)
+    unsubscribe = link(settings, "/unsubscribe", "unsub", subscriber.id)
+    label = period.label
+    ctx = {"site": settings.site_name, "papers": papers, "base": base, "prefs": prefs, "unsubscribe": unsubscribe,
+           "label": label, "frequency": subscriber.frequency}
+    n = len(papers)
+    subject = f"{settings.site_name}: {n} trending paper{'' if n == 1 else 's'} · {label}"
+    msg_id = message_id(settings, "digest", subscriber.id, period.key)
+    raw = _message(settings, subscriber.email, subject, _env.get_template("digest.txt").render(**ctx),
+                   _env.get_template("digest.html").render(**ctx), msg_id, unsubscribe)
+    return Composed(msg_id, subject, raw)
+
+
+def previous_period(frequency: str, today: date) -> Period:
+    """The period a digest sent today covers: yesterday, or last ISO week."""
+    from ..periods import period_containing
+
+    if frequency == "weekly":
+        return period_containing("week", today - timedelta(days=7))
+    return period_containing("date", today - timedelta(days=1))

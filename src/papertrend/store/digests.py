@@ -1,0 +1,217 @@
+"""SQL for subscribers, the once-only record of sent papers, the outbox and abuse limits.
+
+Used as ``store.digests``. Claiming outbox rows is a lease taken inside a write transaction
+(SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED), so two senders never
+take the same row; a row whose sender died comes back when its lease expires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..models import OutboxMessage, Subscriber
+from . import schema as t
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+def _subscriber(r: Any) -> Subscriber:
+    return Subscriber(id=r.id, email=r.email, status=r.status, frequency=r.frequency,
+                      topics=json.loads(r.topics_json), authors=json.loads(r.authors_json),
+                      categories=json.loads(r.categories_json), paused=bool(r.paused), hard_bounces=r.hard_bounces,
+                      created_at=r.created_at, confirmed_at=r.confirmed_at, expires_at=r.expires_at)
+
+
+def _message(r: Any) -> OutboxMessage:
+    return OutboxMessage(id=r.id, subscriber_id=r.subscriber_id, kind=r.kind, period=r.period,
+                         message_id=r.message_id, to_addr=r.to_addr, raw=r.raw, subject=r.subject, status=r.status,
+                         attempts=r.attempts, last_error=r.last_error, transport=r.transport,
+                         created_at=r.created_at, sent_at=r.sent_at)
+
+
+class DigestTables:
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+
+    # -- subscribers ---------------------------------------------------------------------------
+
+    def upsert_pending(self, email: str, frequency: str, topics: list[str], authors: list[str],
+                       categories: list[str], now: str, expires_at: str) -> tuple[Subscriber, bool]:
+        """A new pending subscriber, or the existing one; True when a confirmation should go out
+        (new, still pending, or unsubscribed and asking again)."""
+        values = {"frequency": frequency, "topics_json": json.dumps(topics), "authors_json": json.dumps(authors),
+                  "categories_json": json.dumps(categories)}
+        with self.store.write() as conn:
+            row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
+            if row is None:
+                conn.execute(insert(t.subscribers).values(email=email, status="pending", created_at=now,
+                                                          expires_at=expires_at, paused=False, hard_bounces=0, **values))
+                row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).one()
+                return _subscriber(row), True
+            if row.status in ("pending", "unsubscribed"):
+                conn.execute(update(t.subscribers).where(t.subscribers.c.id == row.id).values(
+                    status="pending", expires_at=expires_at, **values))
+                row = conn.execute(select(t.subscribers).where(t.subscribers.c.id == row.id)).one()
+                return _subscriber(row), True
+            return _subscriber(row), False  # confirmed or suppressed: nothing is sent
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        with self.store.read() as conn:
+            row = conn.execute(select(t.subscribers).where(t.subscribers.c.id == subscriber_id)).first()
+        return _subscriber(row) if row else None
+
+    def set_status(self, subscriber_id: int, status: str, now: str) -> None:
+        values: dict[str, Any] = {"status": status}
+        if status == "confirmed":
+            values["confirmed_at"], values["expires_at"] = now, None
+        if status == "unsubscribed":
+            values["unsubscribed_at"] = now
+        with self.store.write() as conn:
+            conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(values))
+
+    def update_preferences(self, subscriber_id: int, frequency: str, topics: list[str], authors: list[str],
+                           categories: list[str], paused: bool) -> None:
+        with self.store.write() as conn:
+            conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
+                frequency=frequency, topics_json=json.dumps(topics), authors_json=json.dumps(authors),
+                categories_json=json.dumps(categories), paused=paused))
+
+    def confirmed(self, frequency: str) -> list[Subscriber]:
+        query = select(t.subscribers).where(t.subscribers.c.status == "confirmed", t.subscribers.c.paused.is_(False),
+                                            t.subscribers.c.frequency == frequency).order_by(t.subscribers.c.id)
+        with self.store.read() as conn:
+            return [_subscriber(r) for r in conn.execute(query)]
+
+    def expire_pending(self, now: str) -> int:
+        """Unconfirmed addresses expire: forgotten entirely."""
+        with self.store.write() as conn:
+            return conn.execute(delete(t.subscribers).where(t.subscribers.c.status == "pending",
+                                                            t.subscribers.c.expires_at < now)).rowcount
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.store.read() as conn:
+            return dict(conn.execute(select(t.subscribers.c.status, func.count()).group_by(t.subscribers.c.status)).all())
+
+    # -- the once-only rule --------------------------------------------------------------------
+
+    def sent_paper_ids(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {i: set() for i in subscriber_ids}
+        with self.store.read() as conn:
+            for i in range(0, len(subscriber_ids), 900):
+                chunk = list(subscriber_ids[i:i + 900])
+                for sid, pid in conn.execute(select(t.sent_papers.c.subscriber_id, t.sent_papers.c.paper_id)
+                                             .where(t.sent_papers.c.subscriber_id.in_(chunk))):
+                    out[sid].add(pid)
+        return out
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    def enqueue(self, rows: list[dict[str, Any]], papers: dict[int, list[str]], now: str) -> int:
+        """Insert messages (and, for digests, their papers into sent_papers) in one transaction.
+        A (subscriber, kind, period) already in the outbox is left as it is: building is
+        idempotent."""
+        if not rows:
+            return 0
+        with self.store.write() as conn:
+            keys = {(r["subscriber_id"], r["kind"], r["period"]) for r in rows}
+            existing = {(a, b, c) for a, b, c in conn.execute(
+                select(t.outbox.c.subscriber_id, t.outbox.c.kind, t.outbox.c.period).where(
+                    t.outbox.c.period.in_({k[2] for k in keys})))}
+            fresh = [r for r in rows if (r["subscriber_id"], r["kind"], r["period"]) not in existing]
+            if not fresh:
+                return 0
+            conn.execute(insert(t.outbox), [dict(r, status="pending", attempts=0, next_attempt_at=0.0,
+                                                 created_at=now) for r in fresh])
+            sent = [{"subscriber_id": r["subscriber_id"], "paper_id": pid, "period": r["period"]}
+                    for r in fresh if r["kind"] == "digest" for pid in papers.get(r["subscriber_id"], [])]
+            if sent:
+                conn.execute(insert(t.sent_papers), sent)
+            return len(fresh)
+
+    def enqueue_one(self, row: dict[str, Any], now: str) -> int | None:
+        """Insert one message; its outbox id, or None when it was already there."""
+        try:
+            if self.enqueue([row], {}, now) != 1:
+                return None
+        except IntegrityError:
+            return None
+        with self.store.read() as conn:
+            return conn.execute(select(t.outbox.c.id).where(t.outbox.c.message_id == row["message_id"])).scalar_one()
+
+    def claim(self, now: float, lease: float, limit: int, only_id: int | None = None) -> list[OutboxMessage]:
+        """Take up to ``limit`` due messages for sending: pending, retrying when due, or
+        'sending' rows whose sender's lease ran out (it died)."""
+        due = or_(t.outbox.c.status == "pending",
+                  and_(t.outbox.c.status == "retrying", t.outbox.c.next_attempt_at <= now),
+                  and_(t.outbox.c.status == "sending", t.outbox.c.lease_until < now))
+        with self.store.write() as conn:
+            query = select(t.outbox).where(due).order_by(t.outbox.c.id).limit(limit)
+            if only_id is not None:
+                query = query.where(t.outbox.c.id == only_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(conn.execute(query))
+            if rows:
+                conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(
+                    status="sending", lease_until=now + lease, attempts=t.outbox.c.attempts + 1))
+        return [_message(r) for r in rows]
+
+    def mark(self, message_id: int, status: str, *, now_iso: str | None = None, error: str | None = None,
+             next_attempt_at: float | None = None, transport: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "lease_until": None}
+        if now_iso and status == "sent":
+            values["sent_at"] = now_iso
+        if error is not None:
+            values["last_error"] = error[:1000]
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if transport:
+            values["transport"] = transport
+        with self.store.write() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.id == message_id).values(values))
+
+    def record_hard_bounce(self, subscriber_id: int, limit: int) -> bool:
+        """Count a hard bounce; True when the address is now suppressed."""
+        with self.store.write() as conn:
+            conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
+                hard_bounces=t.subscribers.c.hard_bounces + 1))
+            n = conn.execute(select(t.subscribers.c.hard_bounces).where(t.subscribers.c.id == subscriber_id)).scalar_one()
+            if n >= limit:
+                conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(status="suppressed"))
+                return True
+        return False
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.store.read() as conn:
+            return dict(conn.execute(select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)).all())
+
+    def messages(self, limit: int = 100, subscriber_id: int | None = None) -> list[OutboxMessage]:
+        query = select(t.outbox).order_by(t.outbox.c.id.desc()).limit(limit)
+        if subscriber_id is not None:
+            query = query.where(t.outbox.c.subscriber_id == subscriber_id)
+        with self.store.read() as conn:
+            return [_message(r) for r in conn.execute(query)]
+
+    def message(self, message_id: int) -> OutboxMessage | None:
+        with self.store.read() as conn:
+            row = conn.execute(select(t.outbox).where(t.outbox.c.id == message_id)).first()
+        return _message(row) if row else None
+
+    # -- abuse limits ------------------------------------------------------------------------------
+
+    def hit(self, key: str, now: float, window: float, limit: int) -> bool:
+        """Record an attempt under ``key``; False when ``limit`` attempts in ``window`` s are exceeded."""
+        with self.store.write() as conn:
+            conn.execute(delete(t.rate_events).where(t.rate_events.c.at < now - 86400 * 2))
+            n = conn.execute(select(func.count()).select_from(t.rate_events).where(
+                t.rate_events.c.key == key, t.rate_events.c.at >= now - window)).scalar_one()
+            if n >= limit:
+                return False
+            conn.execute(insert(t.rate_events).values(key=key, at=now))
+            return True
