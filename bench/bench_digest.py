@@ -5,6 +5,7 @@ email package alone (no selection, no store)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -41,14 +42,17 @@ def main() -> None:
             store = open_store(settings)
             import_paths(store, settings, [SHARED / "hf-daily"])
             papers = store.list_papers("2026-07-27", "2026-08-02")
-            keywords = sorted({k for p in papers for k in p.ai_keywords if len(k.split()) >= 2}) or ["language model"]
+            # Interests drawn from real Hugging Face keyword phrases, and from the week's titles.
+            pool = store.list_papers("2026-06-01", "2026-08-02")
+            keywords = sorted({k for p in pool for k in p.ai_keywords if len(k.split()) >= 2}
+                              | {" ".join(p.title.split()[:2]) for p in papers})
             rng = random.Random(3)
             with store.write() as conn:
                 conn.exec_driver_sql(
                     "INSERT INTO subscribers (email, status, frequency, topics_json, authors_json, categories_json, "
                     "paused, hard_bounces, created_at) VALUES (?, 'confirmed', 'weekly', ?, '[]', '[]', 0, 0, '2026-07-01')",
-                    [(f"r{i}@example.org", "[]" if i % 3 == 0 else
-                      '["' + '", "'.join(rng.sample(keywords, 3)).replace('\\', '') + '"]') for i in range(N)])
+                    [(f"r{i}@example.org", "[]" if i % 3 == 0 else json.dumps(rng.sample(keywords, 3)))
+                     for i in range(N)])
             t0 = time.perf_counter()
             built = build_digests(store, settings, "weekly", "2026-W31")
             t_build = time.perf_counter() - t0

@@ -268,13 +268,13 @@ def build_digests(store: Store, settings: Settings, frequency: str, period_key: 
 
     period = parse_week(period_key) if frequency == "weekly" else parse_date(period_key)
     candidates = store.list_papers(period.start.isoformat(), period.end.isoformat())
-    ranked = compose.rank_for_period(candidates, period)
+    ranked = [compose.Candidate.of(p) for p in compose.rank_for_period(candidates, period)]
     subscribers = store.digests.confirmed(frequency)
     already = store.digests.sent_paper_ids([s.id for s in subscribers])
     rows, papers_of = [], {}
     counts = {"subscribers": len(subscribers), "composed": 0, "empty": 0, "already_built": 0}
     for sub in subscribers:
-        chosen = [p for p in ranked if p.id not in already[sub.id] and compose.matches(p, sub)]
+        chosen = [c.paper for c in ranked if c.paper.id not in already[sub.id] and compose.matches(c, sub)]
         chosen = chosen[: settings.digest_max_papers]
         if not chosen:
             counts["empty"] += 1

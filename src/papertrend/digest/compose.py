@@ -79,17 +79,30 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
-def matches(paper: Paper, subscriber: Subscriber) -> bool:
+@dataclass
+class Candidate:
+    """A paper with what interest matching needs, computed once per build, not per subscriber."""
+
+    paper: Paper
+    words: set[str]
+    names: set[str]
+    categories: set[str]
+
+    @classmethod
+    def of(cls, paper: Paper) -> "Candidate":
+        return cls(paper, _words(f"{paper.title} {paper.abstract} {' '.join(paper.ai_keywords)}"),
+                   {a.name.lower() for a in paper.authors}, set(paper.categories))
+
+
+def matches(c: Candidate, subscriber: Subscriber) -> bool:
     """Interests are alternatives: a topic phrase, an author or a category; none means everything."""
     if not (subscriber.topics or subscriber.authors or subscriber.categories):
         return True
-    if subscriber.categories and set(paper.categories) & set(subscriber.categories):
+    if subscriber.categories and c.categories & set(subscriber.categories):
         return True
-    names = {a.name.lower() for a in paper.authors}
-    if any(author.lower() in names for author in subscriber.authors):
+    if any(author.lower() in c.names for author in subscriber.authors):
         return True
-    text = _words(f"{paper.title} {paper.abstract} {' '.join(paper.ai_keywords)}")
-    return any(_words(topic) and _words(topic) <= text for topic in subscriber.topics)
+    return any(_words(topic) and _words(topic) <= c.words for topic in subscriber.topics)
 
 
 def rank_for_period(papers: list[Paper], period: Period) -> list[Paper]:
