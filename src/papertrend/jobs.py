@@ -273,13 +273,19 @@ def build_digests(store: Store, settings: Settings, frequency: str, period_key: 
     already = store.digests.sent_paper_ids([s.id for s in subscribers])
     rows, papers_of = [], {}
     counts = {"subscribers": len(subscribers), "composed": 0, "empty": 0, "already_built": 0}
+    templates: dict[tuple[str, ...], compose.DigestTemplate] = {}
     for sub in subscribers:
-        chosen = [c.paper for c in ranked if c.paper.id not in already[sub.id] and compose.matches(c, sub)]
+        interests = compose.Interests.of(sub)
+        chosen = [c.paper for c in ranked if c.paper.id not in already[sub.id] and compose.matches(c, interests)]
         chosen = chosen[: settings.digest_max_papers]
         if not chosen:
             counts["empty"] += 1
             continue
-        c = compose.digest(settings, sub, period, chosen)
+        key = tuple(p.id for p in chosen)
+        if key not in templates:
+            templates[key] = compose.DigestTemplate(settings, period, chosen)
+        template = templates[key]
+        c = template.render(sub) if template.usable else compose.digest(settings, sub, period, chosen)
         rows.append({"subscriber_id": sub.id, "kind": "digest", "period": period.key, "message_id": c.message_id,
                      "to_addr": sub.email, "raw": c.raw, "subject": c.subject})
         papers_of[sub.id] = [p.id for p in chosen]

@@ -94,15 +94,31 @@ class Candidate:
                    {a.name.lower() for a in paper.authors}, set(paper.categories))
 
 
-def matches(c: Candidate, subscriber: Subscriber) -> bool:
+@dataclass
+class Interests:
+    """A subscriber's interests, prepared once per build."""
+
+    topics: list[set[str]]
+    authors: set[str]
+    categories: set[str]
+
+    @classmethod
+    def of(cls, subscriber: Subscriber) -> "Interests":
+        return cls([w for w in (_words(t) for t in subscriber.topics) if w],
+                   {a.lower() for a in subscriber.authors}, set(subscriber.categories))
+
+    @property
+    def everything(self) -> bool:
+        return not (self.topics or self.authors or self.categories)
+
+
+def matches(c: Candidate, interests: Interests) -> bool:
     """Interests are alternatives: a topic phrase, an author or a category; none means everything."""
-    if not (subscriber.topics or subscriber.authors or subscriber.categories):
+    if interests.everything:
         return True
-    if subscriber.categories and c.categories & set(subscriber.categories):
+    if c.categories & interests.categories or c.names & interests.authors:
         return True
-    if any(author.lower() in c.names for author in subscriber.authors):
-        return True
-    return any(_words(topic) and _words(topic) <= c.words for topic in subscriber.topics)
+    return any(topic <= c.words for topic in interests.topics)
 
 
 def rank_for_period(papers: list[Paper], period: Period) -> list[Paper]:
@@ -127,6 +143,47 @@ def digest(settings: Settings, subscriber: Subscriber, period: Period, papers: l
     raw = _message(settings, subscriber.email, subject, _env.get_template("digest.txt").render(**ctx),
                    _env.get_template("digest.html").render(**ctx), msg_id, unsubscribe)
     return Composed(msg_id, subject, raw)
+
+
+# Per-subscriber parts of a digest body; ASCII marks that no template or paper text produces.
+_PREFS, _UNSUB = "@@papertrend-prefs@@", "@@papertrend-unsubscribe@@"
+SMTP_MAX_LINE = 990
+
+
+class DigestTemplate:
+    """One rendering of a digest for everyone who gets the same papers: the body is built once
+    (8bit, so the marks survive verbatim) and each subscriber's links and headers are put in
+    as bytes. Far cheaper than building a MIME message per subscriber, and the same bytes."""
+
+    def __init__(self, settings: Settings, period: Period, papers: list[Paper]) -> None:
+        self.settings, self.period = settings, period
+        ctx = {"site": settings.site_name, "papers": papers, "base": settings.base_url.rstrip("/"),
+               "prefs": _PREFS, "unsubscribe": _UNSUB, "label": period.label, "frequency": ""}
+        n = len(papers)
+        self.subject = f"{settings.site_name}: {n} trending paper{'' if n == 1 else 's'} · {period.label}"
+        msg = EmailMessage()
+        msg["From"] = settings.mail_from
+        msg["Subject"] = self.subject
+        msg["Date"] = formatdate(usegmt=True)
+        msg["List-Id"] = f"{settings.site_name} digests <digests.{_domain(settings)}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg.set_content(_env.get_template("digest.txt").render(**ctx), cte="8bit")
+        msg.add_alternative(_env.get_template("digest.html").render(**ctx), subtype="html", cte="8bit")
+        raw = msg.as_bytes(policy=policy.SMTP)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.head, self.body = head, body
+        # SMTP allows 998 bytes a line: a very long title makes this template unusable.
+        self.usable = max(len(line) for line in raw.split(b"\r\n")) <= SMTP_MAX_LINE - 120
+
+    def render(self, subscriber: Subscriber) -> Composed:
+        prefs = link(self.settings, "/preferences", "prefs", subscriber.id)
+        unsubscribe = link(self.settings, "/unsubscribe", "unsub", subscriber.id)
+        msg_id = message_id(self.settings, "digest", subscriber.id, self.period.key)
+        # Addresses were validated as plain ASCII without spaces or line breaks at subscription.
+        own = (f"To: {subscriber.email}\r\nMessage-ID: {msg_id}\r\n"
+               f"List-Unsubscribe: <{unsubscribe}>\r\n").encode("ascii")
+        body = self.body.replace(_PREFS.encode(), prefs.encode()).replace(_UNSUB.encode(), unsubscribe.encode())
+        return Composed(msg_id, self.subject, own + self.head + b"\r\n\r\n" + body)
 
 
 def previous_period(frequency: str, today: date) -> Period:

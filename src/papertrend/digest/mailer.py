@@ -10,11 +10,13 @@ counts a hard bounce; ``bounce_limit`` of them suppress the address.
 
 from __future__ import annotations
 
+import email
 import smtplib
 import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import policy
 from email.utils import parseaddr
 
 from ..config import Settings
@@ -47,7 +49,14 @@ class SmtpTransport:
     def send(self, sender: str, to: str, raw: bytes) -> None:
         if self.conn is None:
             self.conn = self._open()
-        self.conn.sendmail(sender, [to], raw)
+        options: list[str] = []
+        if not raw.isascii():
+            if self.conn.has_extn("8bitmime"):
+                options = ["BODY=8BITMIME"]
+            else:  # a server without 8BITMIME gets the same message re-encoded in 7 bits
+                raw = email.message_from_bytes(raw, policy=policy.SMTP).as_bytes(
+                    policy=policy.SMTP.clone(cte_type="7bit"))
+        self.conn.sendmail(sender, [to], raw, mail_options=options)
 
     def reset(self) -> None:
         if self.conn is not None:
