@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from email.message import EmailMessage
 
-from common import SHARED, peak_rss_mb, print_table
+from common import SHARED, free_port, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.digest.mailer import deliver
@@ -23,12 +22,6 @@ from papertrend.importer import import_paths
 from papertrend.jobs import build_digests, open_store
 
 N = int(os.environ.get("BENCH_SUBSCRIBERS", "10000"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -103,7 +103,7 @@ def main() -> None:
         hf = [p for p in papers.values() if p.ai_summary and p.ai_keywords]
         print(f"{len(papers):,} papers, {len(hf):,} with Hugging Face ai_summary / ai_keywords")
 
-        variant: dict = {"tiers": False, "weights": None}
+        variant: dict = {"tiers": False, "weights": None, "phrase": False}
         qcache: dict = {}
 
         def lists(q: str, filters: SearchFilters = SearchFilters(), restrict: set[str] | None = None):
@@ -112,7 +112,8 @@ def main() -> None:
             if query.empty:
                 fts = []
             elif variant["tiers"]:
-                fts = tiered_fulltext(store, query, filters, n, TEXT_COLUMNS, variant["weights"])
+                fts = tiered_fulltext(store, query, filters, n, TEXT_COLUMNS, variant["weights"],
+                                      phrase=variant["phrase"])
             else:
                 fts = store.fulltext(query.match("any", TEXT_COLUMNS), filters, n,
                                      **({"field_weights": variant["weights"]} if variant["weights"] else {}))
@@ -138,13 +139,13 @@ def main() -> None:
         default = Fusion(vector_weight=settings.search_vector_weight, lexical_pivot=settings.search_lexical_pivot)
         methods["papertrend default"] = lambda f, v: fused(f, v, default)
 
-        variants = [("bm25 OR, field weights title 4 / keywords 3 / authors 2 / abstract 1 (default)", False, None),
-                    ("title weight 8", False, (0.0, 8.0, 1.0, 2.0, 3.0)),
-                    ("short queries: every word first (tiers), title weight 4", True, None)]
+        variants = [("bm25 OR, field weights title 4 / keywords 3 / authors 2 / abstract 1 (default)", False, None, False),
+                    ("title weight 2", False, (0.0, 2.0, 1.0, 2.0, 3.0), False),
+                    ("short queries: phrase in title, phrase, every word, then some (tiers)", True, None, True)]
         if os.environ.get("BENCH_QUICK"):
             variants = variants[:1]
-        for label, tiers, weights in variants:
-            variant["tiers"], variant["weights"] = tiers, weights
+        for label, tiers, weights, phrase in variants:
+            variant["tiers"], variant["weights"], variant["phrase"] = tiers, weights, phrase
             print(f"\n== full text: {label}")
             rng = random.Random(13)
             sample = rng.sample(hf, min(SAMPLE, len(hf)))

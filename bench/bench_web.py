@@ -6,14 +6,13 @@ concurrent clients. Baseline in the same run: /healthz (the framework and server
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-from common import ROOT, SHARED, print_table
+from common import ROOT, SHARED, free_port, print_table
 from loadgen import load
 
 from papertrend.config import load_settings
@@ -21,12 +20,6 @@ from papertrend.importer import import_paths
 from papertrend.jobs import open_store
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

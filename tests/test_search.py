@@ -117,3 +117,24 @@ def test_fulltext_follows_updates(run_cli, corpus, tmp_path: Path) -> None:
     assert [p["id"] for p in found] == ["2607.26627"]
     sql = run_cli("search", "zanzibar", "--sql").stdout
     assert "papers_fts MATCH :match" in sql and 'zanzibar' in sql.splitlines()[1]
+
+
+def test_hnsw_index_agrees_with_exact_and_follows_updates(corpus, settings) -> None:
+    from papertrend.search.vectors import HnswIndex, VectorIndex
+
+    exact, approx = VectorIndex(corpus, MODEL_ID), HnswIndex(corpus, MODEL_ID)
+    assert exact.refresh() == approx.refresh() > 100
+    overlap = []
+    for pid in list(exact.ids)[:50]:
+        q = exact.vector_of(pid)
+        a = {p for p, _ in exact.search(q, 10)}
+        b = {p for p, _ in approx.search(q, 10)}
+        overlap.append(len(a & b) / 10)
+    assert sum(overlap) / len(overlap) >= 0.9  # recall@10 of the approximate index
+    # A re-embedded paper replaces its old vector in both indexes.
+    pid = exact.ids[0]
+    other = exact.vector_of(exact.ids[1]).astype("<f4").tobytes()
+    corpus.save_vectors([{"paper_id": pid, "model": MODEL_ID, "text_hash": "changed", "vector": other}])
+    exact.refresh(), approx.refresh()
+    assert len(approx) == len(exact)
+    assert pid in {p for p, _ in approx.search(exact.vector_of(exact.ids[1]), 3)}

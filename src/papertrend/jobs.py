@@ -179,28 +179,39 @@ def _after_ingest(store: Store, settings: Settings, now: datetime | None) -> Non
         embed_missing(store, Embedder(max_tokens=settings.embedding_max_tokens), MODEL_ID)
 
 
+def _harvest(store: Store, settings: Settings, kind: str, detail: str, slot: str, interval: float,
+             client: "PoliteClient | None", now: datetime | None,
+             work: "Callable[[PoliteClient, int], ImportSummary]") -> dict[str, int]:
+    """One recorded harvest through a polite client (ours unless one is given), then trending
+    and embeddings for what arrived."""
+    from .sources.http import PoliteClient
+
+    own = client is None
+    polite = client or PoliteClient(store, settings, slot, interval)
+    try:
+        summary = _recorded(store, kind, detail, lambda run: work(polite, run))
+    finally:
+        if own:
+            polite.close()
+    _after_ingest(store, settings, now)
+    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
+            "rejected": summary.rejected, "requests": polite.requests}
+
+
 def ingest_arxiv(store: Store, settings: Settings, now: datetime | None = None, since: date | None = None,
                  until: date | None = None, categories: list[str] | None = None,
                  progress: Progress | None = None, client: "PoliteClient | None" = None) -> dict[str, int]:
     """arXiv query API for the categories and dates (default: the last 3 days). Resumable."""
     from .sources.harvest import harvest_arxiv
-    from .sources.http import PoliteClient
 
     now = now or datetime.now(UTC)
     until = until or now.date()
     since = since or until - timedelta(days=3)
     cats = categories or [c.strip() for c in settings.arxiv_categories.split(",") if c.strip()]
-    own = client is None
-    client = client or PoliteClient(store, settings, "arxiv", settings.arxiv_min_interval)
-    try:
-        summary = _recorded(store, "arxiv", f"{','.join(cats)} {since}..{until}",
-                            lambda run: harvest_arxiv(store, settings, client, cats, since, until, run, progress=progress))
-    finally:
-        if own:
-            client.close()
-    _after_ingest(store, settings, now)
-    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-            "rejected": summary.rejected, "requests": client.requests}
+    return _harvest(store, settings, "arxiv", f"{','.join(cats)} {since}..{until}", "arxiv",
+                    settings.arxiv_min_interval, client, now,
+                    lambda polite, run: harvest_arxiv(store, settings, polite, cats, since, until, run,
+                                                      progress=progress))
 
 
 def ingest_oai(store: Store, settings: Settings, set_spec: str, since: date, until: date | None = None,
@@ -208,43 +219,24 @@ def ingest_oai(store: Store, settings: Settings, set_spec: str, since: date, unt
                client: "PoliteClient | None" = None) -> dict[str, int]:
     """OAI-PMH harvest of a set (shares arXiv's politeness slot). Resumable."""
     from .sources.harvest import harvest_oai
-    from .sources.http import PoliteClient
 
-    own = client is None
-    client = client or PoliteClient(store, settings, "arxiv", settings.arxiv_min_interval)
-    try:
-        summary = _recorded(store, "oai", f"{set_spec} {since}..{until or ''}",
-                            lambda run: harvest_oai(store, settings, client, set_spec, since, until, run, progress))
-    finally:
-        if own:
-            client.close()
-    _after_ingest(store, settings, now)
-    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-            "rejected": summary.rejected, "requests": client.requests}
+    return _harvest(store, settings, "oai", f"{set_spec} {since}..{until or ''}", "arxiv",
+                    settings.arxiv_min_interval, client, now,
+                    lambda polite, run: harvest_oai(store, settings, polite, set_spec, since, until, run, progress))
 
 
 def ingest_hf(store: Store, settings: Settings, now: datetime | None = None, since: date | None = None,
               until: date | None = None, progress: Progress | None = None,
               client: "PoliteClient | None" = None) -> dict[str, int]:
-    """Hugging Face daily papers for each weekday from ``since`` to ``until`` (default: 3 days)."""
+    """Hugging Face daily papers for each day from ``since`` to ``until`` (default: 3 days)."""
     from .sources.harvest import fetch_hf_daily
-    from .sources.http import PoliteClient
 
     now = now or datetime.now(UTC)
     until = until or now.date()
     since = since or until - timedelta(days=2)
     days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
-    own = client is None
-    client = client or PoliteClient(store, settings, "hf", settings.hf_min_interval)
-    try:
-        summary = _recorded(store, "hf", f"{since}..{until}",
-                            lambda run: fetch_hf_daily(store, settings, client, days, run, progress))
-    finally:
-        if own:
-            client.close()
-    _after_ingest(store, settings, now)
-    return {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-            "rejected": summary.rejected, "days": len(days)}
+    return _harvest(store, settings, "hf", f"{since}..{until}", "hf", settings.hf_min_interval, client, now,
+                    lambda polite, run: fetch_hf_daily(store, settings, polite, days, run, progress))
 
 
 def stars_job(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, int]:

@@ -19,7 +19,7 @@ from ..config import Settings
 from ..models import Paper, SearchFilters
 from ..store import Store
 from .query import Query, parse
-from .vectors import VectorIndex
+from .vectors import VectorIndex, make_index
 
 CANDIDATES = 100
 SORTS = ("relevance", "date", "upvotes")
@@ -81,20 +81,32 @@ def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fus
 
 def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: int = CANDIDATES,
                     columns: tuple[str, ...] = (), field_weights: tuple[float, ...] | None = None,
-                    max_terms_for_all: int = 6) -> list[tuple[str, float]]:
-    """bm25 results where papers with every query word (short queries) come before papers with
-    some of them. Scores stay bm25's, the first tier lifted above the second."""
+                    max_terms_for_all: int = 6, phrase: bool = False) -> list[tuple[str, float]]:
+    """bm25 results in tiers for short queries: (with ``phrase``) the words as a phrase in the
+    title, then as a phrase anywhere; then every word; then some. bm25 orders each tier."""
     kwargs = {} if field_weights is None else {"field_weights": field_weights}
     some = store.fulltext(query.match("any", columns), filters, limit, **kwargs)
     words = len(query.terms) + len(query.phrases)
     if words < 2 or words > max_terms_for_all or not some:
         return some
-    every = store.fulltext(query.match("all", columns), filters, limit, **kwargs)
-    if not every:
-        return some
+    expressions = []
+    if phrase and query.terms and not query.phrases:
+        text = '"' + " ".join(query.terms) + '"'
+        title_cols = tuple(c for c in columns if c == "title") or ("title",)
+        expressions += [f"{{{' '.join(title_cols)}}} : {text}", f"{{{' '.join(columns)}}} : {text}" if columns else text]
+    expressions.append(query.match("all", columns))
     lift = max(s for _, s in some)
-    first = {pid for pid, _ in every}
-    return [(pid, s + lift) for pid, s in every] + [(pid, s) for pid, s in some if pid not in first][: limit - len(every)]
+    out: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for rank, expr in enumerate(expressions):
+        tier = store.fulltext(expr, filters, limit, **kwargs)
+        bonus = lift * (len(expressions) - rank)
+        out += [(pid, s + bonus) for pid, s in tier if pid not in seen]
+        seen.update(pid for pid, _ in tier)
+        if len(out) >= limit:
+            break
+    out += [(pid, s) for pid, s in some if pid not in seen]
+    return out[:limit]
 
 
 class Searcher:
@@ -170,4 +182,4 @@ def build_searcher(settings: Settings, store: Store) -> Searcher:
         return holder[0].embed_query(text)
 
     fusion = Fusion(vector_weight=settings.search_vector_weight, lexical_pivot=settings.search_lexical_pivot)
-    return Searcher(store, embed_query, VectorIndex(store, MODEL_ID), fusion)
+    return Searcher(store, embed_query, make_index(store, MODEL_ID, settings.vector_index), fusion)

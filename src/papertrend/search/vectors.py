@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from ..enrich.embeddings import DIM
+from ..errors import ConfigError
 from ..store import Store
 
 
@@ -37,17 +38,24 @@ class VectorIndex:
             new_ids, new_vecs = [], []
             for seq, paper_id, blob in rows:
                 vec = np.frombuffer(blob, dtype=np.float32)
-                if paper_id in self.row_of:
-                    self.matrix[self.row_of[paper_id]] = vec
+                if paper_id in self.row_of and self._replace(self.row_of[paper_id], vec):
+                    pass
                 else:
                     self.row_of[paper_id] = len(self.ids) + len(new_ids)
                     new_ids.append(paper_id)
                     new_vecs.append(vec)
                 self.seq = max(self.seq, seq)
             if new_vecs:
-                self.matrix = np.vstack([self.matrix, np.stack(new_vecs)])
-                self.ids.extend(new_ids)
+                self._append(new_ids, np.stack(new_vecs))
             return len(rows)
+
+    def _append(self, ids: list[str], vectors: np.ndarray) -> None:
+        self.matrix = np.vstack([self.matrix, vectors])
+        self.ids.extend(ids)
+
+    def _replace(self, row: int, vec: np.ndarray) -> bool:
+        self.matrix[row] = vec
+        return True
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         row = self.row_of.get(paper_id)
@@ -62,3 +70,59 @@ class VectorIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[i], float(scores[i])) for i in top]
+
+
+class HnswIndex(VectorIndex):
+    """Approximate search with faiss HNSW, for large corpora (setting ``vector_index = "hnsw"``).
+
+    The graph grows as vectors arrive. HNSW cannot delete: a re-embedded paper is added again and
+    its old row is skipped in results. faiss keeps the vectors itself, so no second copy is held.
+    """
+
+    def __init__(self, store: Store, model: str, m: int = 16, ef_construction: int = 40, ef_search: int = 64) -> None:
+        super().__init__(store, model)
+        import faiss
+
+        self.index = faiss.IndexHNSWFlat(DIM, m, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = ef_construction
+        self.index.hnsw.efSearch = ef_search
+        self.rows: list[str] = []   # faiss row -> paper id (stale rows included)
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def _append(self, ids: list[str], vectors: np.ndarray) -> None:
+        start = len(self.rows)
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rows.extend(ids)
+        for i, pid in enumerate(ids):
+            self.row_of[pid] = start + i
+        self.ids = self.rows
+
+    def _replace(self, row: int, vec: np.ndarray) -> bool:
+        return False  # appended as a new row instead; the old one goes stale
+
+    def vector_of(self, paper_id: str) -> np.ndarray | None:
+        row = self.row_of.get(paper_id)
+        return None if row is None else self.index.reconstruct(row)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+        if not self.rows or k <= 0:
+            return []
+        scores, rows = self.index.search(query.astype(np.float32).reshape(1, -1), k + 8)
+        out = []
+        for score, row in zip(scores[0], rows[0]):
+            if row < 0:
+                continue
+            pid = self.rows[row]
+            if self.row_of.get(pid) == row:
+                out.append((pid, float(score)))
+        return out[:k]
+
+
+def make_index(store: Store, model: str, kind: str) -> VectorIndex:
+    if kind == "hnsw":
+        return HnswIndex(store, model)
+    if kind != "exact":
+        raise ConfigError(f"setting vector_index: {kind!r} is not exact or hnsw")
+    return VectorIndex(store, model)
