@@ -25,8 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[bench]'
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	mkdir -p var
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

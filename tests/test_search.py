@@ -43,7 +43,8 @@ def client(corpus, settings) -> TestClient:
 def test_query_parsing_is_safe() -> None:
     assert parse("C++").match() == '"c"'
     assert parse('"unbalanced').match() == '"unbalanced"'
-    assert parse("AND OR NOT").match() == '"and" OR "or" OR "not"'
+    assert parse("AND OR NOT").match() == '"and" OR "or" OR "not"'  # only stopwords: kept
+    assert parse("the art of decoding").match() == '"art" OR "decoding"'
     assert parse('"speculative decoding" draft').match() == '"speculative decoding" OR "draft"'
     long = parse("word " * 3000)
     assert long.truncated and "only its first" in long.notice

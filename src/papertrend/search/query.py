@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+# Words that match most papers: in an OR query they add little to bm25 but make FTS5 score a
+# large part of the corpus (seconds at a million papers). Dropped unless the query is only these.
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having he
+her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+off on once only or other our ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were what when where which while
+who whom why will with would you your yours yourself yourselves via using based towards toward""".split())
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 32
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -32,7 +40,10 @@ class Query:
         """The FTS5 MATCH expression: quoted terms and phrases joined by OR (any) or AND (all),
         optionally limited to some columns."""
         parts = ['"' + " ".join(p) + '"' for p in self.phrases]
-        parts += ['"' + t + '"' for t in self.terms]
+        terms = self.terms
+        if mode == "any":
+            terms = [t for t in terms if t not in STOPWORDS] or terms
+        parts += ['"' + t + '"' for t in terms]
         expr = (" AND " if mode == "all" else " OR ").join(parts)
         return f"{{{' '.join(columns)}}} : ({expr})" if columns else expr
 

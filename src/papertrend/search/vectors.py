@@ -17,13 +17,19 @@ from ..store import Store
 
 
 class VectorIndex:
+    CHUNK = 20_000  # vectors read per query while loading, so memory stays near the matrix itself
+
     def __init__(self, store: Store, model: str) -> None:
         self.store, self.model = store, model
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
-        self.matrix = np.zeros((0, DIM), dtype=np.float32)
+        self._buf = np.zeros((0, DIM), dtype=np.float32)
         self.seq = 0
         self._lock = threading.Lock()
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self._buf[: len(self.ids)]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -32,29 +38,43 @@ class VectorIndex:
         """Load vectors stored since the last refresh; returns how many arrived."""
         with self._lock:
             count, top = self.store.vector_count(self.model)
-            if top <= self.seq and count == len(self.ids):
+            if top <= self.seq:
                 return 0
-            rows = self.store.vectors_after(self.model, self.seq)
-            new_ids, new_vecs = [], []
-            for seq, paper_id, blob in rows:
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if paper_id in self.row_of and self._replace(self.row_of[paper_id], vec):
-                    pass
-                else:
-                    self.row_of[paper_id] = len(self.ids) + len(new_ids)
-                    new_ids.append(paper_id)
-                    new_vecs.append(vec)
-                self.seq = max(self.seq, seq)
-            if new_vecs:
-                self._append(new_ids, np.stack(new_vecs))
-            return len(rows)
+            self._reserve(count)
+            arrived = 0
+            while True:
+                rows = self.store.vectors_after(self.model, self.seq, self.CHUNK)
+                if not rows:
+                    break
+                new_ids, new_vecs = [], []
+                for seq, paper_id, blob in rows:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if paper_id in self.row_of and self._replace(self.row_of[paper_id], vec):
+                        pass
+                    else:
+                        self.row_of[paper_id] = len(self.ids) + len(new_ids)
+                        new_ids.append(paper_id)
+                        new_vecs.append(vec)
+                    self.seq = max(self.seq, seq)
+                if new_vecs:
+                    self._append(new_ids, np.stack(new_vecs))
+                arrived += len(rows)
+            return arrived
+
+    def _reserve(self, rows: int) -> None:
+        # Allocate once for what the store holds (plus room to grow), instead of copying per chunk.
+        if rows > self._buf.shape[0]:
+            grown = np.zeros((max(rows, int(self._buf.shape[0] * 1.25)), DIM), dtype=np.float32)
+            grown[: len(self.ids)] = self.matrix
+            self._buf = grown
 
     def _append(self, ids: list[str], vectors: np.ndarray) -> None:
-        self.matrix = np.vstack([self.matrix, vectors])
+        self._reserve(len(self.ids) + len(ids))
+        self._buf[len(self.ids): len(self.ids) + len(ids)] = vectors
         self.ids.extend(ids)
 
     def _replace(self, row: int, vec: np.ndarray) -> bool:
-        self.matrix[row] = vec
+        self._buf[row] = vec
         return True
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
@@ -101,6 +121,9 @@ class HnswIndex(VectorIndex):
 
     def _replace(self, row: int, vec: np.ndarray) -> bool:
         return False  # appended as a new row instead; the old one goes stale
+
+    def _reserve(self, rows: int) -> None:
+        pass  # faiss keeps the vectors
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         row = self.row_of.get(paper_id)

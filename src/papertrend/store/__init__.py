@@ -384,9 +384,9 @@ class Store:
         with self.write() as conn:
             sr.save_vectors(conn, rows)
 
-    def vectors_after(self, model: str, seq: int) -> list[tuple[int, str, bytes]]:
+    def vectors_after(self, model: str, seq: int, limit: int | None = None) -> list[tuple[int, str, bytes]]:
         with self.read() as conn:
-            return sr.vectors_after(conn, model, seq)
+            return sr.vectors_after(conn, model, seq, limit)
 
     def vector_count(self, model: str) -> tuple[int, int]:
         with self.read() as conn:

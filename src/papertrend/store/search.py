@@ -94,9 +94,11 @@ def save_vectors(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(t.paper_vectors.insert(), rows)
 
 
-def vectors_after(conn: Connection, model: str, seq: int) -> list[tuple[int, str, bytes]]:
+def vectors_after(conn: Connection, model: str, seq: int, limit: int | None = None) -> list[tuple[int, str, bytes]]:
     query = (select(t.paper_vectors.c.seq, t.paper_vectors.c.paper_id, t.paper_vectors.c.vector)
              .where(t.paper_vectors.c.model == model, t.paper_vectors.c.seq > seq).order_by(t.paper_vectors.c.seq))
+    if limit:
+        query = query.limit(limit)
     return [(r[0], r[1], r[2]) for r in conn.execute(query)]
 
 
