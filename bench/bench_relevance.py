@@ -33,7 +33,7 @@ from papertrend.enrich.embeddings import MODEL_ID, Embedder
 from papertrend.importer import import_paths
 from papertrend.jobs import embed_missing, load_vectors_file, open_store
 from papertrend.models import SearchFilters
-from papertrend.search.hybrid import Fusion, fuse, tiered_fulltext
+from papertrend.search.hybrid import Fusion, rank, tiered_fulltext
 from papertrend.search.query import parse
 from papertrend.search.vectors import VectorIndex
 from papertrend.store import schema as t
@@ -67,8 +67,7 @@ def rrf(fts: list[tuple[str, float]], vec: list[tuple[str, float]], k: int = 60,
 
 
 def fused(fts, vec, fusion: Fusion) -> list[str]:
-    f = fuse(fts, vec, fusion)
-    return sorted(f, key=lambda p: (-f[p][0], p))
+    return [pid for pid, _ in rank(fts, vec, fusion)]
 
 
 def mrr_at(ranked: list[str], target: str, k: int = 10) -> float:
@@ -132,16 +131,16 @@ def main() -> None:
             "RRF, vector weight 0.3": lambda f, v: rrf(f, v, wv=0.3),
         }
         for w in (0.1, 0.3):
-            methods[f"fusion w={w}"] = (lambda w: lambda f, v: fused(f, v, Fusion(vector_weight=w)))(w)
-        for w, pivot in ((0.1, 16.0),):
-            methods[f"fusion w={w} pivot={pivot:.0f}"] = (lambda w, pv: lambda f, v: fused(
-                f, v, Fusion(vector_weight=w, lexical_pivot=pv)))(w, pivot)
-        default = Fusion(vector_weight=settings.search_vector_weight, lexical_pivot=settings.search_lexical_pivot)
+            methods[f"fusion w={w}, no interleave"] = (lambda w: lambda f, v: fused(
+                f, v, Fusion(vector_weight=w, interleave_from=None)))(w)
+        methods["fusion w=0.1, pivot 16"] = lambda f, v: fused(f, v, Fusion(vector_weight=0.1, lexical_pivot=16.0))
+        default = Fusion(vector_weight=settings.search_vector_weight,
+                         lexical_pivot=settings.search_lexical_pivot if settings.search_lexical_pivot > 0 else None)
         methods["papertrend default"] = lambda f, v: fused(f, v, default)
 
-        variants = [("bm25 OR, field weights title 4 / keywords 3 / authors 2 / abstract 1 (default)", False, None, False),
-                    ("title weight 2", False, (0.0, 2.0, 1.0, 2.0, 3.0), False),
-                    ("short queries: phrase in title, phrase, every word, then some (tiers)", True, None, True)]
+        variants = [("default: short queries in tiers (phrase in title, phrase, every word, some); "
+                     "field weights title 4 / authors 2 / abstract 1", True, None, True),
+                    ("no tiers: OR of words", False, None, False)]
         if os.environ.get("BENCH_QUICK"):
             variants = variants[:1]
         for label, tiers, weights, phrase in variants:

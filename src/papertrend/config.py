@@ -56,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embedding_max_tokens", 128, "Word pieces of title + abstract the embedding model reads", int),
     Setting("search_vector_weight", 0.1, "Weight of meaning (vectors) against words (bm25) in hybrid search", float),
     Setting("vector_index", "exact", "exact (numpy, best up to ~100k papers) or hnsw (faiss, approximate, for large corpora)"),
-    Setting("search_lexical_pivot", 16.0, "Best bm25 score below which a query counts as weak in words and meaning takes over", float),
+    Setting("search_lexical_pivot", 0.0, "Best bm25 score below which a query counts as weak in words and meaning takes over (0: off)", float),
     Setting("github_api_url", "https://api.github.com", "GitHub REST API base URL (tests and mirrors point it elsewhere)"),
     Setting("github_token", Secret(""), "Optional GitHub token for star refreshes", Secret),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv query API URL"),

@@ -50,6 +50,10 @@ class Fusion:
     lexical_pivot: float | None = None  # ... or because its best bm25 score is below this
     lexical_spread: float = 3.0
     floor_rank: int = CANDIDATES   # cosine at this rank maps to 0
+    # From this rank on, every `interleave_every`-th place goes to the best paper found only by
+    # meaning, so that papers without the query's words still reach the first pages.
+    interleave_from: int | None = 10
+    interleave_every: int = 3
 
     def weight(self, fts: list[tuple[str, float]]) -> float:
         if len(fts) < self.sparse_below:
@@ -109,6 +113,32 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
     return out[:limit]
 
 
+def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion) -> list[tuple[str, tuple[float, float | None, float | None]]]:
+    """Fused ranking, best first, with meaning-only papers interleaved after the first places."""
+    fused = fuse(fts, vec, fusion)
+    ranked = sorted(fused.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    if fusion.interleave_from is None or not vec:
+        return ranked
+    lexical = {pid for pid, _ in fts}
+    meaning_only = [item for item in sorted(ranked, key=lambda kv: -(kv[1][2] or 0.0)) if item[0] not in lexical]
+    if not meaning_only:
+        return ranked
+    chosen = {pid for pid, _ in meaning_only}
+    rest = [item for item in ranked if item[0] not in chosen]
+    out = rest[: fusion.interleave_from]
+    rest, extra = rest[fusion.interleave_from:], iter(meaning_only)
+    while rest:
+        for _ in range(fusion.interleave_every - 1):
+            if rest:
+                out.append(rest.pop(0))
+        nxt = next(extra, None)
+        if nxt is None:
+            break
+        out.append(nxt)
+    out += rest + list(extra)
+    return out
+
+
 class Searcher:
     """Search over a store; the embedder is created on first use (it loads the ONNX model)."""
 
@@ -126,7 +156,7 @@ class Searcher:
         fts: list[tuple[str, float]] = []
         vec: list[tuple[str, float]] = []
         if mode in ("hybrid", "fulltext"):
-            fts = self.store.fulltext(query.match("any"), filters, CANDIDATES)
+            fts = tiered_fulltext(self.store, query, filters, phrase=True)
         if mode in ("hybrid", "vector") and self.embed_query is not None and self.index is not None:
             self.index.refresh()
             if len(self.index):
@@ -135,12 +165,13 @@ class Searcher:
                     allowed = self.store.filter_ids([pid for pid, _ in vec], filters)
                     vec = [(pid, s) for pid, s in vec if pid in allowed]
                 vec = vec[:CANDIDATES]
-        fused = fuse(fts, vec, self.fusion)
-        if mode == "fulltext":
-            fused = {pid: (f or 0.0, f, v) for pid, (_, f, v) in fused.items()}
-        elif mode == "vector":
-            fused = {pid: (v or 0.0, f, v) for pid, (_, f, v) in fused.items()}
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        if mode == "hybrid":
+            ranked = rank(fts, vec, self.fusion)
+        else:
+            fused = fuse(fts, vec, self.fusion)
+            part = 1 if mode == "fulltext" else 2
+            ranked = sorted(((pid, (x[part] or 0.0, x[1], x[2])) for pid, x in fused.items()),
+                            key=lambda kv: (-kv[1][0], kv[0]))
         if sort == "relevance":
             ranked = ranked[:limit]
         papers = self.store.get_papers([pid for pid, _ in ranked])
@@ -181,5 +212,6 @@ def build_searcher(settings: Settings, store: Store) -> Searcher:
             holder.append(Embedder(max_tokens=settings.embedding_max_tokens, threads=1))
         return holder[0].embed_query(text)
 
-    fusion = Fusion(vector_weight=settings.search_vector_weight, lexical_pivot=settings.search_lexical_pivot)
+    fusion = Fusion(vector_weight=settings.search_vector_weight,
+                    lexical_pivot=settings.search_lexical_pivot if settings.search_lexical_pivot > 0 else None)
     return Searcher(store, embed_query, make_index(store, MODEL_ID, settings.vector_index), fusion)
