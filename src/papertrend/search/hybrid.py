@@ -89,28 +89,31 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
     """bm25 results in tiers for short queries: (with ``phrase``) the words as a phrase in the
     title, then as a phrase anywhere; then every word; then some. bm25 orders each tier."""
     kwargs = {} if field_weights is None else {"field_weights": field_weights}
-    some = store.fulltext(query.match("any", columns), filters, limit, **kwargs)
     words = len(query.terms) + len(query.phrases)
-    if words < 2 or words > max_terms_for_all or not some:
-        return some
+    if words < 2 or words > max_terms_for_all:
+        return store.fulltext(query.match("any", columns), filters, limit, **kwargs)
     expressions = []
     if phrase and query.terms and not query.phrases:
         text = '"' + " ".join(query.terms) + '"'
         title_cols = tuple(c for c in columns if c == "title") or ("title",)
         expressions += [f"{{{' '.join(title_cols)}}} : {text}", f"{{{' '.join(columns)}}} : {text}" if columns else text]
     expressions.append(query.match("all", columns))
-    lift = max(s for _, s in some)
-    out: list[tuple[str, float]] = []
+    tiers: list[list[tuple[str, float]]] = []
     seen: set[str] = set()
-    for rank, expr in enumerate(expressions):
-        tier = store.fulltext(expr, filters, limit, **kwargs)
-        bonus = lift * (len(expressions) - rank)
-        out += [(pid, s + bonus) for pid, s in tier if pid not in seen]
+    for expr in expressions:
+        tier = [(pid, s) for pid, s in store.fulltext(expr, filters, limit, **kwargs) if pid not in seen]
+        tiers.append(tier)
         seen.update(pid for pid, _ in tier)
-        if len(out) >= limit:
+        if len(seen) >= limit:
             break
-    out += [(pid, s) for pid, s in some if pid not in seen]
-    return out[:limit]
+    # The broad OR query scores every paper with any of the words: run it only when the
+    # narrower tiers leave places free.
+    some = [] if len(seen) >= limit else [
+        (pid, s) for pid, s in store.fulltext(query.match("any", columns), filters, limit, **kwargs) if pid not in seen]
+    lift = max((s for tier in tiers for s in (x[1] for x in tier)), default=0.0)
+    lift = max(lift, max((s for _, s in some), default=0.0))
+    out = [(pid, s + lift * (len(tiers) - level)) for level, tier in enumerate(tiers) for pid, s in tier]
+    return (out + some)[:limit]
 
 
 def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion) -> list[tuple[str, tuple[float, float | None, float | None]]]:
