@@ -37,9 +37,9 @@ class VectorIndex:
     def refresh(self) -> int:
         """Load vectors stored since the last refresh; returns how many arrived."""
         with self._lock:
-            count, top = self.store.vector_count(self.model)
-            if top <= self.seq:
-                return 0
+            if self.store.vector_top_seq() <= self.seq:
+                return 0  # the common case, checked on every search: one index lookup
+            count, _ = self.store.vector_count(self.model)
             self._reserve(count)
             arrived = 0
             while True:

@@ -388,6 +388,10 @@ class Store:
         with self.read() as conn:
             return sr.vectors_after(conn, model, seq, limit)
 
+    def vector_top_seq(self) -> int:
+        with self.read() as conn:
+            return sr.vector_top_seq(conn)
+
     def vector_count(self, model: str) -> tuple[int, int]:
         with self.read() as conn:
             return sr.vector_count(conn, model)

@@ -113,3 +113,8 @@ def vector_count(conn: Connection, model: str) -> tuple[int, int]:
     n, top = conn.execute(select(func.count(), func.max(t.paper_vectors.c.seq))
                           .where(t.paper_vectors.c.model == model)).one()
     return int(n), int(top or 0)
+
+
+def vector_top_seq(conn: Connection) -> int:
+    """The newest vector's seq (any model): an index lookup, cheap enough for every search."""
+    return int(conn.execute(select(func.max(t.paper_vectors.c.seq))).scalar_one() or 0)
