@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,14 @@ MAX_TITLE_CHARS = 2_000
 MAX_AUTHORS = 5_000
 
 Progress = Callable[[int], None]
+
+
+_POSITION = re.compile(r"(?::\d+|: (?:entry|record) \d+)$")
+
+
+def source_ref(where: str) -> str:
+    """The file or request a record came from: its ``where`` without the line or entry."""
+    return _POSITION.sub("", where)
 
 
 def validate(record: PaperRecord, settings: Settings) -> None:
@@ -127,8 +136,7 @@ def store_records(store: Store, settings: Settings, records: Sequence[PaperRecor
             if repo and rec.github_stars is not None and rec.observed_at:
                 stars.append({"repo": repo.lower(), "observed_at": rec.observed_at, "stars": rec.github_stars,
                               "source": rec.source})
-            provenance.append({"paper_id": rec_id, "source": rec.source, "ref": rec.where.split(": ")[0].split(":")[0]
-                               if rec.source != "listing" else rec.where.rsplit(":", 1)[0],
+            provenance.append({"paper_id": rec_id, "source": rec.source, "ref": source_ref(rec.where),
                                "first_run_id": run_id, "first_seen": now,
                                "raw_json": json.dumps(rec.raw, ensure_ascii=False) if rec.raw is not None else None})
         new_rows, changed_rows = [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select, text
+from sqlalchemy import Connection, Select, and_, column, func, literal_column, select, table, text
 
 from ..models import SearchFilters
 from . import schema as t
@@ -33,41 +33,30 @@ def filter_clause(filters: SearchFilters) -> list[Any]:
     return out
 
 
+_FTS = table("papers_fts", column("rowid"), column("paper_id"))
+
+
 def fts_statement(match: str, filters: SearchFilters, limit: int,
-                  field_weights: tuple[float, ...] = FTS_WEIGHTS) -> tuple[str, dict[str, Any]]:
-    """The SQL of a full-text search and its parameters (also what `search --sql` prints)."""
+                  field_weights: tuple[float, ...] = FTS_WEIGHTS) -> Select[Any]:
+    """The full-text search as a statement; `search --sql` prints it. Filters are the same
+    clauses every other search path uses (``filter_clause``)."""
     weights = ", ".join(str(float(w)) for w in field_weights)
-    where, params = ["papers_fts MATCH :match"], {"match": match, "limit": limit}
-    if filters.date_from:
-        where.append("p.list_date >= :date_from")
-        params["date_from"] = filters.date_from
-    if filters.date_to:
-        where.append("p.list_date <= :date_to")
-        params["date_to"] = filters.date_to
-    if filters.has_code:
-        where.append("p.code_url IS NOT NULL")
-    if filters.min_upvotes:
-        where.append("p.upvotes >= :min_upvotes")
-        params["min_upvotes"] = filters.min_upvotes
-    if filters.category:
-        where.append("p.id IN (SELECT paper_id FROM paper_categories WHERE category = :category)")
-        params["category"] = filters.category
-    if len(where) == 1:
+    rank = literal_column(f"bm25(papers_fts, {weights})")
+    matching = text("papers_fts MATCH :match").bindparams(match=match)
+    clauses = filter_clause(filters)
+    if not clauses:
         # No filter: rank inside the FTS index and read only the best rows (joining every match
         # to papers first costs more than the ranking itself on a large corpus).
-        sql = (f"SELECT paper_id, -bm25(papers_fts, {weights}) AS score FROM papers_fts WHERE papers_fts MATCH :match "
-               f"ORDER BY bm25(papers_fts, {weights}) LIMIT :limit")
+        query = select(_FTS.c.paper_id, (-rank).label("score")).select_from(_FTS).where(matching)
     else:
-        sql = (f"SELECT p.id, -bm25(papers_fts, {weights}) AS score FROM papers_fts "
-               f"JOIN papers AS p ON p.rowid = papers_fts.rowid WHERE {' AND '.join(where)} "
-               f"ORDER BY bm25(papers_fts, {weights}) LIMIT :limit")
-    return sql, params
+        joined = _FTS.join(t.papers, literal_column("papers.rowid") == _FTS.c.rowid)
+        query = select(t.papers.c.id, (-rank).label("score")).select_from(joined).where(matching, *clauses)
+    return query.order_by(rank).limit(limit)
 
 
 def fts_search(conn: Connection, match: str, filters: SearchFilters, limit: int,
                field_weights: tuple[float, ...] = FTS_WEIGHTS) -> list[tuple[str, float]]:
-    sql, params = fts_statement(match, filters, limit, field_weights)
-    return [(r[0], float(r[1])) for r in conn.execute(text(sql), params)]
+    return [(r[0], float(r[1])) for r in conn.execute(fts_statement(match, filters, limit, field_weights))]
 
 
 def filter_ids(conn: Connection, ids: Sequence[str], filters: SearchFilters) -> set[str]:
