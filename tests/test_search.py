@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from starlette.testclient import TestClient
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
 from papertrend.importer import import_paths
 from papertrend.jobs import embed_missing
-from papertrend.search.query import highlight, parse
+from papertrend.search.query import STOPWORDS, highlight, parse
 from papertrend.web.app import create_app
 
 DAYS = ["2026-06-02", "2026-06-12", "2026-06-18", "2026-06-26", "2026-07-01", "2026-07-08", "2026-07-31"]
@@ -139,3 +140,65 @@ def test_hnsw_index_agrees_with_exact_and_follows_updates(corpus, settings) -> N
     exact.refresh(), approx.refresh()
     assert len(approx) == len(exact)
     assert pid in {p for p, _ in approx.search(exact.vector_of(exact.ids[1]), 3)}
+
+
+def _ids(store, found):
+    ids = store.ids_for_rowids([rowid for rowid, _ in found])
+    return [ids[rowid] for rowid, _ in found]
+
+
+@pytest.mark.parametrize("q", ["speculative decoding draft model", "language model", "the of and",
+                               "Know what you don't know: knowing", "diffusion video generation benchmark"])
+def test_memory_index_ranks_like_fts5(corpus, q: str) -> None:
+    from papertrend.models import SearchFilters
+    from papertrend.search.lexical import LexicalIndex
+
+    index = LexicalIndex(corpus)
+    assert not index.ready and index.refresh() > 100 and index.ready
+    query = parse(q)
+    for mode, top in (("any", index.top_any), ("all", index.top_all)):
+        sql = corpus.fulltext(query.match(mode), SearchFilters(), 10)
+        words = [t for t in query.terms if mode == "all" or t not in STOPWORDS] or query.terms
+        mem = top(index.terms(words), 10)
+        assert _ids(corpus, mem) == [pid for pid, _ in sql] or (  # equal scores may swap places
+            {pid for pid, _ in sql} == set(_ids(corpus, mem)))
+        assert [round(s, 2) for _, s in mem] == pytest.approx([round(s, 2) for _, s in sql], rel=2e-3)
+
+
+def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Path) -> None:
+    from papertrend.search.lexical import LexicalIndex
+    from papertrend.store import schema
+
+    index = LexicalIndex(corpus)
+    index.refresh()
+    before = len(index)
+    assert _ids(corpus, index.top_any(index.terms(["speculative"]), 50))
+    f = tmp_path / "v9.xml"
+    f.write_text("""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>http://arxiv.org/abs/2607.26627v9</id>
+      <title>Zanzibar lossy verification</title><summary>New text.</summary><author><name>A</name></author></entry></feed>""")
+    import_paths(corpus, settings, [f])
+    assert index.refresh() == 1 and len(index) == before
+    assert _ids(corpus, index.top_any(index.terms(["zanzibar"]), 5)) == ["2607.26627"]
+    assert "2607.26627" not in _ids(corpus, index.top_all(index.terms(["speculative", "decoding"]), 100))
+    with corpus.write() as conn:
+        conn.execute(schema.papers.delete().where(schema.papers.c.id == "2607.26627"))
+    assert index.refresh() == 1 and len(index) == before - 1
+    assert index.top_any(index.terms(["zanzibar"]), 5) == []
+    scored = index.score(list(range(1, 20_000)), index.terms(["zanzibar"]))  # every live paper, none stale
+    assert len(scored) == len(index) and "2607.26627" not in set(corpus.ids_for_rowids([r for r, _ in scored]).values())
+
+
+def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
+    app = create_app(settings, corpus)
+    with TestClient(app) as client:  # the lifespan starts loading the indexes
+        searcher = app.state.searcher()
+        for _ in range(200):
+            if searcher.lexical.ready:
+                break
+            time.sleep(0.05)
+        assert searcher.lexical.ready
+        q = {"q": "speculative decoding draft model", "mode": "fulltext"}
+        served = [p["id"] for p in client.get("/search.json", params=q).json()["papers"]]
+        searcher.lexical = None  # the same search ranked by FTS5 in SQL
+        assert served == [p["id"] for p in client.get("/search.json", params=q).json()["papers"]]
+        assert served[0] in SPECULATIVE

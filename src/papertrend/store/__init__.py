@@ -362,12 +362,12 @@ class Store:
     # -- search (SQL in store/search.py) ------------------------------------------------------------
 
     def fulltext(self, match: str, filters: SearchFilters, limit: int,
-                 field_weights: tuple[float, ...] = sr.FTS_WEIGHTS) -> list[tuple[str, float]]:
-        """(paper id, bm25 score, higher is better) for an FTS5 MATCH expression."""
+                 field_weights: tuple[float, ...] = sr.FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
+        """(paper id, or rowid, and bm25 score, higher is better) for an FTS5 MATCH expression."""
         if not self.settings.is_sqlite:
             raise StoreError("full-text search on PostgreSQL is not implemented yet")
         with self.read() as conn:
-            return sr.fts_search(conn, match, filters, limit, field_weights)
+            return sr.fts_search(conn, match, filters, limit, field_weights, by_rowid)
 
     def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
         # Named parameters read better than "?" when a person looks at the SQL.
@@ -377,6 +377,23 @@ class Store:
     def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
         with self.read() as conn:
             return sr.filter_ids(conn, list(ids), filters)
+
+    def text_changes_after(self, seq: int, limit: int) -> list[tuple[int, int, tuple[str, ...] | None]]:
+        with self.read() as conn:
+            return sr.text_changes_after(conn, seq, limit)
+
+    def text_log_top(self) -> int:
+        """The newest change to searchable text: an index lookup, cheap enough for every search."""
+        with self.read() as conn:
+            return sr.text_log_top(conn)
+
+    def ids_for_rowids(self, rowids: Sequence[int], filters: SearchFilters = SearchFilters()) -> dict[int, str]:
+        with self.read() as conn:
+            return sr.ids_for_rowids(conn, list(rowids), filters)
+
+    def fulltext_rowids(self, match: str, limit: int) -> list[int]:
+        with self.read() as conn:
+            return sr.fts_rowids(conn, match, limit)
 
     def texts_to_embed(self, model: str, limit: int | None = None) -> list[tuple[str, str, str, str | None]]:
         with self.read() as conn:

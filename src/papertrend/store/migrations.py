@@ -33,6 +33,7 @@ def _trending(conn: Connection) -> None:
 
 
 FTS_COLUMNS = "paper_id UNINDEXED, title, abstract, authors, keywords"
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"  # search/lexical.py tokenizes the same way
 _FTS_VALUES = ("new.id, new.title, new.abstract, "
                "(SELECT group_concat(value->>'name', ', ') FROM json_each(new.authors_json)), "
                "(SELECT group_concat(value, ', ') FROM json_each(new.ai_keywords_json))")
@@ -44,7 +45,7 @@ def _search(conn: Connection) -> None:
         return  # PostgreSQL gets its own full-text index in a later migration
     # The FTS table keeps its own copy of the text; triggers keep it in step with papers.
     conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS papers_fts USING fts5({FTS_COLUMNS}, "
-                         "tokenize = 'porter unicode61 remove_diacritics 2')")
+                         f"tokenize = '{FTS_TOKENIZE}')")
     conn.exec_driver_sql(f"""CREATE TRIGGER IF NOT EXISTS papers_fts_insert AFTER INSERT ON papers BEGIN
         INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords) VALUES (new.rowid, {_FTS_VALUES});
         END""")
@@ -69,12 +70,25 @@ def _digests(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _text_log(conn: Connection) -> None:
+    schema.paper_text_log.create(conn, checkfirst=True)
+    if conn.dialect.name != "sqlite":
+        return
+    for event, ref in (("INSERT", "new"), ("UPDATE OF title, abstract, authors_json, ai_keywords_json", "new"),
+                       ("DELETE", "old")):
+        name = "papers_text_log_" + event.split()[0].lower()
+        conn.exec_driver_sql(f"""CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON papers BEGIN
+            INSERT INTO paper_text_log (paper_rowid) VALUES ({ref}.rowid); END""")
+    conn.exec_driver_sql("INSERT INTO paper_text_log (paper_rowid) SELECT rowid FROM papers ORDER BY rowid")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
     ("0003_search", _search),
     ("0004_worker", _worker),
     ("0005_digests", _digests),
+    ("0006_text_log", _text_log),
 ]
 
 

@@ -157,6 +157,14 @@ paper_vectors = Table(
     Column("vector", LargeBinary, nullable=False),
 )
 
+# One row per change to a paper's searchable text (insert, edit, delete), written by triggers:
+# the in-memory full-text index (search/lexical.py) reads only the rows after the last it saw.
+paper_text_log = Table(
+    "paper_text_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("paper_rowid", Integer, nullable=False),
+)
+
 # Politeness shared by every process of a deployment: the next moment a request to a remote
 # service may start. Taking a slot writes this row inside a write transaction.
 rate_limits = Table(

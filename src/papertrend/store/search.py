@@ -37,7 +37,7 @@ _FTS = table("papers_fts", column("rowid"), column("paper_id"))
 
 
 def fts_statement(match: str, filters: SearchFilters, limit: int,
-                  field_weights: tuple[float, ...] = FTS_WEIGHTS) -> Select[Any]:
+                  field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
     """The full-text search as a statement; `search --sql` prints it. Filters are the same
     clauses every other search path uses (``filter_clause``)."""
     weights = ", ".join(str(float(w)) for w in field_weights)
@@ -47,16 +47,18 @@ def fts_statement(match: str, filters: SearchFilters, limit: int,
     if not clauses:
         # No filter: rank inside the FTS index and read only the best rows (joining every match
         # to papers first costs more than the ranking itself on a large corpus).
-        query = select(_FTS.c.paper_id, (-rank).label("score")).select_from(_FTS).where(matching)
+        key = _FTS.c.rowid if by_rowid else _FTS.c.paper_id
+        query = select(key, (-rank).label("score")).select_from(_FTS).where(matching)
     else:
         joined = _FTS.join(t.papers, literal_column("papers.rowid") == _FTS.c.rowid)
-        query = select(t.papers.c.id, (-rank).label("score")).select_from(joined).where(matching, *clauses)
+        key = _FTS.c.rowid if by_rowid else t.papers.c.id
+        query = select(key, (-rank).label("score")).select_from(joined).where(matching, *clauses)
     return query.order_by(rank).limit(limit)
 
 
 def fts_search(conn: Connection, match: str, filters: SearchFilters, limit: int,
-               field_weights: tuple[float, ...] = FTS_WEIGHTS) -> list[tuple[str, float]]:
-    return [(r[0], float(r[1])) for r in conn.execute(fts_statement(match, filters, limit, field_weights))]
+               field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
+    return [(r[0], float(r[1])) for r in conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))]
 
 
 def filter_ids(conn: Connection, ids: Sequence[str], filters: SearchFilters) -> set[str]:
@@ -107,3 +109,42 @@ def vector_count(conn: Connection, model: str) -> tuple[int, int]:
 def vector_top_seq(conn: Connection) -> int:
     """The newest vector's seq (any model): an index lookup, cheap enough for every search."""
     return int(conn.execute(select(func.max(t.paper_vectors.c.seq))).scalar_one() or 0)
+
+
+_FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstract"), column("authors"),
+                  column("keywords"))
+
+
+def text_changes_after(conn: Connection, seq: int, limit: int) -> list[tuple[int, int, tuple[str, ...] | None]]:
+    """(log seq, paper rowid, the indexed texts or None if the paper is gone) after ``seq``.
+
+    The texts come from the FTS table, so they are exactly what FTS5 indexed."""
+    log = t.paper_text_log
+    query = (select(log.c.seq, log.c.paper_rowid, _FTS_TEXT.c.title, _FTS_TEXT.c.abstract, _FTS_TEXT.c.authors,
+                    _FTS_TEXT.c.keywords)
+             .select_from(log.outerjoin(_FTS_TEXT, _FTS_TEXT.c.rowid == log.c.paper_rowid))
+             .where(log.c.seq > seq).order_by(log.c.seq).limit(limit))
+    return [(r[0], r[1], None if r[2] is None else (r[2] or "", r[3] or "", r[4] or "", r[5] or ""))
+            for r in conn.execute(query)]
+
+
+def text_log_top(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(t.paper_text_log.c.seq))).scalar_one() or 0)
+
+
+def ids_for_rowids(conn: Connection, rowids: Sequence[int], filters: SearchFilters) -> dict[int, str]:
+    """Paper id per rowid, for the rowids whose papers pass ``filters``."""
+    out: dict[int, str] = {}
+    rowid = literal_column("papers.rowid")
+    for i in range(0, len(rowids), 900):
+        query = select(rowid, t.papers.c.id).where(rowid.in_(list(rowids[i:i + 900])), *filter_clause(filters))
+        out.update((int(r[0]), r[1]) for r in conn.execute(query))
+    return out
+
+
+def fts_rowids(conn: Connection, match: str, limit: int) -> list[int]:
+    """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
+    ``limit``, where ranking would score every one of them."""
+    query = (select(_FTS.c.rowid).select_from(_FTS).where(text("papers_fts MATCH :match").bindparams(match=match))
+             .order_by(_FTS.c.rowid.desc()).limit(limit))
+    return [int(r[0]) for r in conn.execute(query)]

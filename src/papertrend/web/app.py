@@ -6,8 +6,10 @@ application/json``), and one exception handler picks the HTML or JSON form of an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +123,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/papers/{paper_id:path}", views.paper_page, name="paper"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    searcher = _lazy_searcher(settings, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        searcher().warm()  # indexes load in the background; the first searches use SQL meanwhile
+        yield
+
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={PapertrendError: handle_error, HTTPException: handle_error, 500: handle_error},
     )
@@ -130,7 +140,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.store = store
     app.state.renderer = Renderer(settings, HERE / "templates")
     app.state.data_version = DataVersion(store)
-    app.state.searcher = _lazy_searcher(settings, store)
+    app.state.searcher = searcher
     return app
 
 
