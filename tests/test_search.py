@@ -202,3 +202,26 @@ def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
         searcher.lexical = None  # the same search ranked by FTS5 in SQL
         assert served == [p["id"] for p in client.get("/search.json", params=q).json()["papers"]]
         assert served[0] in SPECULATIVE
+
+
+def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, settings, tmp_path: Path) -> None:
+    from papertrend.models import SearchFilters
+    from papertrend.search.hybrid import Fusion, rank, tiered_fulltext
+
+    rows = [{"id": "2601.00001", "title": "Experts, routing and sparse layers", "authors": ["A"], "categories": ["cs.LG"],
+             "summary": "Layers route a mixture of data to experts; routing is sparse and learned, experts are sparse."},
+            {"id": "2601.00002", "title": "Conditional computation", "authors": ["B"], "categories": ["cs.LG"],
+             "summary": "A sparse mixture of experts with learned routing layers, studied at length in this paper."}]
+    f = tmp_path / "2026-01-02.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_paths(store, settings, [f])
+    query = parse("sparse mixture of experts with learned routing layers")  # 8 words: no tiers
+    assert [pid for pid, _ in store.fulltext(query.match(), SearchFilters(), 10)] == ["2601.00001", "2601.00002"]
+    found = tiered_fulltext(store, query, SearchFilters())
+    assert [pid for pid, _ in found.hits] == ["2601.00002", "2601.00001"]
+    # After ten places, every third goes to the best paper lacking some word (here: found by meaning).
+    fts = [(f"w{i:02d}", 10.0 - i / 10) for i in range(20)]
+    vec = [("v1", 0.9), ("w00", 0.8)] + [(f"x{i}", 0.5 - i / 100) for i in range(30)]
+    ranked = [pid for pid, _ in rank(fts, vec, Fusion(), every_word={pid for pid, _ in fts})]
+    assert ranked[:10] == [f"w{i:02d}" for i in range(10)]
+    assert ranked[10:16] == ["w10", "w11", "v1", "w12", "w13", "x0"]

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import Settings
 from ..models import Paper, SearchFilters
 from ..store import Store
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, word_pairs
 from .query import STOPWORDS, Query, parse
 from .vectors import VectorIndex, make_index
 
@@ -128,30 +128,45 @@ def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
     return run
 
 
+@dataclass
+class FullText:
+    hits: list[tuple[str, float]]
+    every_word: set[str]  # papers known to hold every query word (found by the narrow tiers)
+
+
 def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: int = CANDIDATES,
                     columns: tuple[str, ...] = (), field_weights: tuple[float, ...] | None = None,
                     max_terms_for_all: int = 6, phrase: bool = False,
-                    lexical: LexicalIndex | None = None) -> list[tuple[str, float]]:
+                    lexical: LexicalIndex | None = None) -> FullText:
     """bm25 results in tiers for short queries: (with ``phrase``) the words as a phrase in the
-    title, then as a phrase anywhere; then every word; then some. bm25 orders each tier.
+    title, then as a phrase anywhere; then every word; then some. bm25 orders each tier, and
+    the first places are reordered by word pairs (``proximity``).
 
     With a ready ``lexical`` index the tiers are ranked in memory (fast on any corpus size); a
     filtered search then ranks a wider pool and filters it, and falls back to SQL when the
     filter leaves too few. User-quoted phrases always go to SQL."""
     plan = _tier_plan(query, columns, max_terms_for_all, phrase)
+    found: FullText | None = None
     if lexical is not None and lexical.ready and not query.phrases:
         pool = limit * 10 if filters.active else limit
-        found = _run_tiers(plan, _memory_tiers(store, lexical, query, pool, field_weights), pool)
-        ids = store.ids_for_rowids([rowid for rowid, _ in found], filters)
-        out = [(ids[rowid], s) for rowid, s in found if rowid in ids]
-        if len(out) >= limit or len(found) < pool:
-            return out[:limit]
-    kwargs = {} if field_weights is None else {"field_weights": field_weights}
-    return _run_tiers(plan, lambda kind, expr: store.fulltext(expr, filters, limit, **kwargs), limit)
+        hits, narrow = _run_tiers(plan, _memory_tiers(store, lexical, query, pool, field_weights), pool)
+        ids = store.ids_for_rowids([rowid for rowid, _ in hits], filters)
+        if len(ids) >= limit or len(hits) < pool:
+            found = FullText([(ids[rowid], s) for rowid, s in hits if rowid in ids][:limit],
+                             {ids[rowid] for rowid, _ in hits[:narrow] if rowid in ids})
+    if found is None:
+        kwargs = {} if field_weights is None else {"field_weights": field_weights}
+        hits, narrow = _run_tiers(plan, lambda kind, expr: store.fulltext(expr, filters, limit, **kwargs), limit)
+        found = FullText(hits, {pid for pid, _ in hits[:narrow]})
+    if len(query.terms) + len(query.phrases) == 1:
+        found.every_word = {pid for pid, _ in found.hits}
+    found.hits = proximity(store, query, found.hits)
+    return found
 
 
 def _run_tiers(plan: list[tuple[str, str]], run: Callable[[str, str], list[tuple[Any, float]]],
-               limit: int) -> list[tuple[Any, float]]:
+               limit: int) -> tuple[list[tuple[Any, float]], int]:
+    """The tiers' results, best first, and how many of them came from the narrow tiers."""
     narrow, broad = (plan[:-1], plan[-1]) if len(plan) > 1 else ([], plan[0])
     tiers: list[list[tuple[Any, float]]] = []
     seen: set[Any] = set()
@@ -167,23 +182,50 @@ def _run_tiers(plan: list[tuple[str, str]], run: Callable[[str, str], list[tuple
     lift = max((s for tier in tiers for s in (x[1] for x in tier)), default=0.0)
     lift = max(lift, max((s for _, s in some), default=0.0))
     out = [(key, s + lift * (len(tiers) - level)) for level, tier in enumerate(tiers) for key, s in tier]
-    return (out + some)[:limit]
+    return (out + some)[:limit], min(len(out), limit)
 
 
-def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion) -> list[tuple[str, tuple[float, float | None, float | None]]]:
-    """Fused ranking, best first, with meaning-only papers interleaved after the first places."""
+PROXIMITY_DEPTH = 30
+PROXIMITY_WEIGHT = 3.0
+
+
+def proximity(store: Store, query: Query, hits: list[tuple[str, float]], depth: int = PROXIMITY_DEPTH,
+              weight: float = PROXIMITY_WEIGHT) -> list[tuple[str, float]]:
+    """Reorder the first ``depth`` hits by how many adjacent word pairs of the query (stopwords
+    left out, words stemmed) they hold in title or abstract: bm25 counts words wherever they
+    are, while "mixture of experts" in the text is much better evidence than the three words
+    apart. bench_relevance: conceptual MRR@10 0.957 -> 0.971, nothing else lower."""
+    pairs = word_pairs(query.text)
+    if not pairs or len(hits) < 2:
+        return hits
+    papers = store.get_papers([pid for pid, _ in hits[:depth]])
+    top = []
+    for pid, score in hits[:depth]:
+        paper = papers.get(pid)
+        found = len(pairs & (word_pairs(paper.title) | word_pairs(paper.abstract))) if paper else 0
+        top.append((pid, score + weight * found))
+    top.sort(key=lambda kv: -kv[1])
+    return top + hits[depth:]
+
+
+def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion,
+         every_word: set[str] | None = None) -> list[tuple[str, tuple[float, float | None, float | None]]]:
+    """Fused ranking, best first. After the first places, every ``interleave_every``-th place
+    goes to the best paper (by fused score) that lacks some query word: found by meaning, or by
+    some of the words. (``every_word``: papers known to hold all the words; by default every
+    paper full text found.) bench_relevance: non-lexical recall@50 0.070 -> 0.129, P@10 the same."""
     fused = fuse(fts, vec, fusion)
     ranked = sorted(fused.items(), key=lambda kv: (-kv[1][0], kv[0]))
     if fusion.interleave_from is None or not vec:
         return ranked
-    lexical = {pid for pid, _ in fts}
-    meaning_only = [item for item in sorted(ranked, key=lambda kv: -(kv[1][2] or 0.0)) if item[0] not in lexical]
-    if not meaning_only:
+    lexical = every_word if every_word is not None else {pid for pid, _ in fts}
+    others = [item for item in ranked if item[0] not in lexical]
+    if not others:
         return ranked
-    chosen = {pid for pid, _ in meaning_only}
+    chosen = {pid for pid, _ in others}
     rest = [item for item in ranked if item[0] not in chosen]
     out = rest[: fusion.interleave_from]
-    rest, extra = rest[fusion.interleave_from:], iter(meaning_only)
+    rest, extra = rest[fusion.interleave_from:], iter(others)
     while rest:
         for _ in range(fusion.interleave_every - 1):
             if rest:
@@ -231,9 +273,11 @@ class Searcher:
         if query.empty:
             return results
         fts: list[tuple[str, float]] = []
+        every_word: set[str] | None = None
         vec: list[tuple[str, float]] = []
         if mode in ("hybrid", "fulltext"):
-            fts = tiered_fulltext(self.store, query, filters, phrase=True, lexical=self._lexical())
+            found = tiered_fulltext(self.store, query, filters, phrase=True, lexical=self._lexical())
+            fts, every_word = found.hits, found.every_word
         if mode in ("hybrid", "vector") and self.embed_query is not None and self.index is not None:
             self.index.refresh()
             if len(self.index):
@@ -243,7 +287,7 @@ class Searcher:
                     vec = [(pid, s) for pid, s in vec if pid in allowed]
                 vec = vec[:CANDIDATES]
         if mode == "hybrid":
-            ranked = rank(fts, vec, self.fusion)
+            ranked = rank(fts, vec, self.fusion, every_word)
         else:
             fused = fuse(fts, vec, self.fusion)
             part = 1 if mode == "fulltext" else 2

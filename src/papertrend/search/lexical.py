@@ -28,6 +28,7 @@ import numpy as np
 from ..store import Store
 from ..store.migrations import FTS_TOKENIZE
 from ..store.search import FTS_WEIGHTS
+from .query import STOPWORDS
 
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, as unicode61 splits
@@ -44,6 +45,7 @@ class Analyzer:
         self._db.execute("CREATE VIRTUAL TABLE word_terms USING fts5vocab(words, 'instance')")
         self._terms: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        self.stop_terms = frozenset(t for terms in self.terms_many(sorted(STOPWORDS)) for t in terms)
 
     def terms(self, text: str) -> list[str]:
         return self.terms_many([text])[0]
@@ -71,6 +73,27 @@ class Analyzer:
                 self._terms[word] = tuple(found.get(i, ()))
 
 
+_shared: list[Analyzer] = []
+_shared_lock = threading.Lock()
+
+
+def default_analyzer() -> Analyzer:
+    """One analyzer per process, so every index and query shares the learnt words."""
+    with _shared_lock:
+        if not _shared:
+            _shared.append(Analyzer())
+        return _shared[0]
+
+
+def word_pairs(text: str, analyzer: Analyzer | None = None) -> set[tuple[str, str]]:
+    """Adjacent pairs of index terms in ``text``, stopwords left out ("mixture of experts" gives
+    (mixtur, expert))."""
+    analyzer = analyzer or default_analyzer()
+    stop = analyzer.stop_terms
+    terms = [t for t in analyzer.terms(text) if t not in stop]
+    return set(zip(terms, terms[1:]))
+
+
 @dataclass
 class _State:
     """One consistent view for searches; a refresh builds a new one and swaps it in."""
@@ -95,7 +118,7 @@ class LexicalIndex:
                  analyzer: Analyzer | None = None) -> None:
         self.store = store
         self.weights = tuple(weights)  # title, abstract, authors, keywords
-        self.analyzer = analyzer or Analyzer()
+        self.analyzer = analyzer or default_analyzer()
         self.seq = 0
         self._state = _State()
         self._ready = False
