@@ -250,44 +250,59 @@ class LexicalIndex:
         if not lists or k <= 0:
             return []
         scores = np.zeros(len(state.rowid), np.float32)
+        touched = np.zeros(len(state.rowid), bool)
         remaining = sum(x[0] for x in lists)
-        seen: list[np.ndarray] = []
-        candidates = None
+        candidates: np.ndarray | None = None
         for i, (bound, idf, docs, impact) in enumerate(lists):
-            if candidates is None:
-                scores[docs] += np.float32(idf) * impact.astype(np.float32)
-                remaining -= bound
-                seen.append(docs)
-                if i + 1 < len(lists) and sum(len(s) for s in seen) < 4 * len(state.rowid) // 10:
-                    touched = np.unique(np.concatenate(seen)) if len(seen) > 1 else docs
-                    touched = touched[state.live[touched]]
-                    if len(touched) >= k:
-                        values = scores[touched]
-                        threshold = float(np.partition(values, len(values) - k)[len(values) - k])
-                        if remaining < threshold:
-                            # No paper outside these can reach the top k any more (MaxScore).
-                            candidates = touched[values + remaining >= threshold]
-                continue
-            pos = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-            hit = docs[pos] == candidates
-            scores[candidates[hit]] += np.float32(idf) * impact[pos[hit]].astype(np.float32)
-        if candidates is None:
-            candidates = np.flatnonzero(scores)
-        return self._ranked(state, candidates, scores[candidates], k)
+            weight = np.float32(idf)
+            if candidates is None or len(candidates) * 16 > len(docs):
+                scores[docs] += weight * impact  # every paper of the term: cheaper than lookups
+                touched[docs] = True
+            else:
+                pos = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+                hit = docs[pos] == candidates
+                scores[candidates[hit]] += weight * impact[pos[hit]]
+            remaining -= bound
+            if i + 1 == len(lists):
+                break
+            pool = candidates if candidates is not None else np.flatnonzero(touched)
+            pool = pool[state.live[pool]]
+            if len(pool) >= k:
+                values = scores[pool]
+                threshold = float(np.partition(values, len(values) - k)[len(values) - k])
+                if remaining < threshold:
+                    # Papers outside the pool, or too far below the k-th, cannot reach the top k
+                    # with what the remaining terms can add (MaxScore): follow only the rest.
+                    candidates = pool[values + remaining >= threshold]
+        final = candidates if candidates is not None else np.flatnonzero(touched)
+        return self._ranked(state, final, scores[final], k)
 
-    def top_all(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """(rowid, bm25) of the ``k`` best papers containing every one of ``terms``."""
+    def _all(self, terms: Sequence[str]) -> tuple[_State, np.ndarray, np.ndarray]:
+        """Live papers holding every one of ``terms``, with their bm25: the rarest term's papers,
+        looked up in the others' lists."""
         state = self._state
         lists = sorted(self._lists(state, terms), key=lambda x: len(x[2]))
-        if len(lists) < len(set(terms)) or not lists or k <= 0:
-            return []
+        if len(lists) < len(terms) or not lists:
+            return state, np.zeros(0, np.int32), np.zeros(0, np.float32)
         _, idf, docs, impact = lists[0]
         scores = np.float32(idf) * impact.astype(np.float32)
         for _, idf, other, other_impact in lists[1:]:
             pos = np.minimum(np.searchsorted(other, docs), len(other) - 1)
             hit = other[pos] == docs
-            docs, scores = docs[hit], scores[hit] + np.float32(idf) * other_impact[pos[hit]].astype(np.float32)
+            docs, scores = docs[hit], scores[hit] + np.float32(idf) * other_impact[pos[hit]]
+        keep = state.live[docs]
+        return state, docs[keep], scores[keep]
+
+    def top_all(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """(rowid, bm25) of the ``k`` best papers containing every one of ``terms``."""
+        if k <= 0:
+            return []
+        state, docs, scores = self._all(terms)
         return self._ranked(state, docs, scores, k)
+
+    def count_all(self, terms: Sequence[str]) -> int:
+        """How many papers hold every one of ``terms``."""
+        return len(self._all(terms)[1])
 
     def score(self, rowids: Sequence[int], terms: Sequence[str]) -> list[tuple[int, float]]:
         """bm25 of given papers for ``terms``, best first (papers not indexed are left out)."""

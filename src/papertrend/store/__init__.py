@@ -391,6 +391,11 @@ class Store:
         with self.read() as conn:
             return sr.ids_for_rowids(conn, list(rowids), filters)
 
+    def fulltext_titles(self, rowids: Sequence[int]) -> dict[int, str]:
+        """Titles as indexed, by rowid."""
+        with self.read() as conn:
+            return sr.fts_titles(conn, list(rowids))
+
     def fulltext_rowids(self, match: str, limit: int) -> list[int]:
         with self.read() as conn:
             return sr.fts_rowids(conn, match, limit)

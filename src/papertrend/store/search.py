@@ -142,6 +142,14 @@ def ids_for_rowids(conn: Connection, rowids: Sequence[int], filters: SearchFilte
     return out
 
 
+def fts_titles(conn: Connection, rowids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i in range(0, len(rowids), 900):
+        query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(list(rowids[i:i + 900])))
+        out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
+    return out
+
+
 def fts_rowids(conn: Connection, match: str, limit: int) -> list[int]:
     """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
     ``limit``, where ranking would score every one of them."""
