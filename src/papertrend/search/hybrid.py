@@ -221,11 +221,10 @@ def proximity(store: Store, query: Query, hits: list[tuple[str, float]], depth: 
     pairs = word_pairs(query.text)
     if not pairs or len(hits) < 2:
         return hits
-    papers = store.get_papers([pid for pid, _ in hits[:depth]])
+    texts = store.titles_and_abstracts([pid for pid, _ in hits[:depth]])
     top = []
     for pid, score in hits[:depth]:
-        paper = papers.get(pid)
-        found = len(pairs & (word_pairs(paper.title) | word_pairs(paper.abstract))) if paper else 0
+        found = len(pairs & word_pairs(*texts[pid])) if pid in texts else 0
         top.append((pid, score + weight * found))
     top.sort(key=lambda kv: -kv[1])
     return top + hits[depth:]

@@ -54,10 +54,11 @@ class Analyzer:
         """Terms of each text; new words are learnt in one batch."""
         words = [_WORD.findall(text.lower()) if text else [] for text in texts]
         known = self._terms
-        new = {w for ws in words for w in ws if w not in known}
-        if new:
-            self._learn(new)
-        return [[t for w in ws for t in known[w]] for ws in words]
+        try:
+            return [[t for w in ws for t in known[w]] for ws in words]
+        except KeyError:  # some words are new: learn them all in one batch
+            self._learn({w for ws in words for w in ws if w not in known})
+            return [[t for w in ws for t in known[w]] for ws in words]
 
     def _learn(self, words: Iterable[str]) -> None:
         with self._lock:
@@ -85,13 +86,16 @@ def default_analyzer() -> Analyzer:
         return _shared[0]
 
 
-def word_pairs(text: str, analyzer: Analyzer | None = None) -> set[tuple[str, str]]:
-    """Adjacent pairs of index terms in ``text``, stopwords left out ("mixture of experts" gives
-    (mixtur, expert))."""
+def word_pairs(*texts: str, analyzer: Analyzer | None = None) -> set[tuple[str, str]]:
+    """Adjacent pairs of index terms in the ``texts``, stopwords left out ("mixture of experts"
+    gives (mixtur, expert))."""
     analyzer = analyzer or default_analyzer()
     stop = analyzer.stop_terms
-    terms = [t for t in analyzer.terms(text) if t not in stop]
-    return set(zip(terms, terms[1:]))
+    pairs: set[tuple[str, str]] = set()
+    for terms in analyzer.terms_many(texts):
+        terms = [t for t in terms if t not in stop]
+        pairs.update(zip(terms, terms[1:]))
+    return pairs
 
 
 @dataclass

@@ -391,6 +391,11 @@ class Store:
         with self.read() as conn:
             return sr.ids_for_rowids(conn, list(rowids), filters)
 
+    def titles_and_abstracts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, abstract) by paper id, for up to a few hundred ids: no other column is read."""
+        with self.read() as conn:
+            return sr.titles_and_abstracts(conn, list(ids))
+
     def fulltext_titles(self, rowids: Sequence[int]) -> dict[int, str]:
         """Titles as indexed, by rowid."""
         with self.read() as conn:

@@ -142,6 +142,11 @@ def ids_for_rowids(conn: Connection, rowids: Sequence[int], filters: SearchFilte
     return out
 
 
+def titles_and_abstracts(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(t.papers.c.id.in_(list(ids)))
+    return {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(query)}
+
+
 def fts_titles(conn: Connection, rowids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for i in range(0, len(rowids), 900):
