@@ -197,11 +197,16 @@ def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
                 break
             time.sleep(0.05)
         assert searcher.lexical.ready
-        q = {"q": "speculative decoding draft model", "mode": "fulltext"}
-        served = [p["id"] for p in client.get("/search.json", params=q).json()["papers"]]
-        searcher.lexical = None  # the same search ranked by FTS5 in SQL
-        assert served == [p["id"] for p in client.get("/search.json", params=q).json()["papers"]]
-        assert served[0] in SPECULATIVE
+        queries = [{"q": "speculative decoding draft model", "mode": "fulltext"},
+                   {"q": "language model", "has_code": "1", "mode": "fulltext"},  # filtered in memory
+                   {"q": "decoding", "category": "cs.CR", "mode": "fulltext"}]    # too few: SQL again
+        served = [[p["id"] for p in client.get("/search.json", params=q).json()["papers"]] for q in queries]
+        index, searcher.lexical = searcher.lexical, None  # the same searches ranked by FTS5 in SQL
+        in_sql = [[p["id"] for p in client.get("/search.json", params=q).json()["papers"]] for q in queries]
+        assert served[0] == in_sql[0] and served[2] == in_sql[2] == ["2607.00003"] and served[0][0] in SPECULATIVE
+        # The title tier orders by the phrase anywhere in memory, by the title phrase in SQL.
+        assert set(served[1]) == set(in_sql[1]) and len(served[1]) >= 20
+        assert index.ready and len(index) == corpus.count_papers()
 
 
 def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, settings, tmp_path: Path) -> None:
