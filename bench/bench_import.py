@@ -1,4 +1,4 @@
-"""Import all of ../shared/data/hf-daily and arxiv-listings into a fresh SQLite file.
+"""Import all of tests/fixtures/data/hf-daily and arxiv-listings (the shared real data) into a fresh SQLite file.
 
 Prints papers/s and peak RSS, and the same rows written by plain sqlite3 executemany in the
 same process as a baseline (the floor: no parsing, merging, provenance or observations).

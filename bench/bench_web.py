@@ -1,4 +1,4 @@
-"""Serve all of ../shared/data with the production server (uvicorn, 2 workers) on loopback and
+"""Serve all of tests/fixtures/data (the shared real data) with the production server (uvicorn, 2 workers) on loopback and
 drive it: requests/s and p50 / p99 latency for /, a week page and a paper page at 1 and 32
 concurrent clients. Baseline in the same run: /healthz (the framework and server floor).
 """

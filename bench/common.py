@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT / "tests" / "fixtures" / "data"  # the real shared data, copied with its SOURCES.md
 sys.path.insert(0, str(ROOT / "src"))
 
 

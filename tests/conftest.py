@@ -13,7 +13,8 @@ from papertrend.jobs import open_store
 from papertrend.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+# A byte-for-byte copy of the shared real data set (see its SOURCES.md), so a fresh clone tests alone.
+SHARED = ROOT / "tests" / "fixtures" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -1,5 +1,5 @@
 """A real HTTP server on loopback that replays recorded arXiv, OAI-PMH and Hugging Face answers
-(from ../shared/data) and injects faults on demand. It logs every request's start and end.
+(from tests/fixtures/data) and injects faults on demand. It logs every request's start and end.
 
 - ``/api/query``: the recorded 100-entry arXiv Atom page, sliced by ``start`` / ``max_results``
   with the opensearch totals set to match (real entries, real envelope).
