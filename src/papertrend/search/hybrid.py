@@ -103,8 +103,8 @@ def _tier_plan(query: Query, columns: tuple[str, ...], max_terms_for_all: int, p
     return plan + [("all", query.match("all", columns)), ("any", query.match("any", columns))]
 
 
-def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
-                  field_weights: tuple[float, ...] | None, plan: list[tuple[str, str]]) -> Callable[[str, str], list[tuple[int, float]]]:
+def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int, weights: dict[str, Any],
+                  plan: list[tuple[str, str]]) -> Callable[[str, str], list[tuple[int, float]]]:
     """Tiers ranked by the in-memory index: every word and some words entirely in memory.
 
     Phrases need word positions, which only FTS5 keeps; reading them costs time in proportion to
@@ -120,7 +120,6 @@ def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
     every = lexical.terms(query.terms)
     some = lexical.terms([t for t in query.terms if t not in STOPWORDS] or query.terms)
     pool = max(PHRASE_POOL, 10 * limit)
-    kwargs = {} if field_weights is None else {"field_weights": field_weights}
     anywhere = next((expr for kind, expr in plan if kind == "phrase"), "")
     found: list[list[tuple[int, float]]] = []
 
@@ -129,7 +128,7 @@ def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
             if lexical.count_all(every) > pool and len(rowids := store.fulltext_rowids(anywhere, pool)) >= pool:
                 found.append(lexical.score(rowids, every)[:limit])
             else:
-                found.append(store.fulltext(anywhere, SearchFilters(), limit, by_rowid=True, **kwargs))
+                found.append(store.fulltext(anywhere, SearchFilters(), limit, by_rowid=True, **weights))
         return found[0]
 
     def run(kind: str, expression: str) -> list[tuple[int, float]]:
@@ -169,17 +168,17 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
     filtered search then ranks a wider pool and filters it, and falls back to SQL when the
     filter leaves too few. User-quoted phrases always go to SQL."""
     plan = _tier_plan(query, columns, max_terms_for_all, phrase)
+    weights = {} if field_weights is None else {"field_weights": field_weights}
     found: FullText | None = None
     if lexical is not None and lexical.ready and not query.phrases:
         pool = limit * 10 if filters.active else limit
-        hits, narrow = _run_tiers(plan, _memory_tiers(store, lexical, query, pool, field_weights, plan), pool)
+        hits, narrow = _run_tiers(plan, _memory_tiers(store, lexical, query, pool, weights, plan), pool)
         ids = store.ids_for_rowids([rowid for rowid, _ in hits], filters)
         if len(ids) >= limit or len(hits) < pool:
             found = FullText([(ids[rowid], s) for rowid, s in hits if rowid in ids][:limit],
                              {ids[rowid] for rowid, _ in hits[:narrow] if rowid in ids})
     if found is None:
-        kwargs = {} if field_weights is None else {"field_weights": field_weights}
-        hits, narrow = _run_tiers(plan, lambda kind, expr: store.fulltext(expr, filters, limit, **kwargs), limit)
+        hits, narrow = _run_tiers(plan, lambda kind, expr: store.fulltext(expr, filters, limit, **weights), limit)
         found = FullText(hits, {pid for pid, _ in hits[:narrow]})
     if len(query.terms) + len(query.phrases) == 1:
         found.every_word = {pid for pid, _ in found.hits}

@@ -145,11 +145,12 @@ class LexicalIndex:
                 self._ready = True
                 return 0
             old = self._state
-            rowid, live, doc_of = list(old.rowid), old.live.copy(), old.doc_of.copy()
+            live, doc_of = old.live.copy(), old.doc_of.copy()
             docs, tokens = old.docs, old.tokens
             pending: dict[str, tuple[array, array]] = {}
-            lengths = array("f")
-            first = len(rowid)
+            added = array("q")    # rowid of each new doc
+            lengths = array("f")  # and its length in tokens
+            first = len(old.rowid)
             changed = 0
             while rows := self.store.text_changes_after(self.seq, self.CHUNK):
                 latest = {r[1]: r[2] for r in rows}  # a paper changed twice in a chunk: its last text
@@ -172,9 +173,9 @@ class LexicalIndex:
                         doc_of[rid] = -1
                     if texts is None:
                         continue
-                    doc = len(rowid)
+                    doc = first + len(added)
                     size = self._add(doc, [next(analysed) for _ in texts], pending)
-                    rowid.append(rid)
+                    added.append(rid)
                     lengths.append(size)
                     doc_of[rid] = doc
                     docs += 1
@@ -185,7 +186,8 @@ class LexicalIndex:
                     progress(len(rows))
             new_lengths = np.frombuffer(lengths, dtype=np.float32)
             live = np.concatenate([live, new_lengths >= 0])
-            state = _State(dict(old.postings), dict(old.top), np.asarray(rowid, np.int64), live, doc_of,
+            rowid = np.concatenate([old.rowid, np.frombuffer(added, dtype=np.int64)])
+            state = _State(dict(old.postings), dict(old.top), rowid, live, doc_of,
                            np.concatenate([old.length, np.maximum(new_lengths, 0)]), docs, tokens)
             avgdl = tokens / docs if docs else 1.0
             norm = K1 * (1 - B + B * np.maximum(new_lengths, 0) / avgdl)
@@ -239,7 +241,7 @@ class LexicalIndex:
         return out
 
     def _ranked(self, state: _State, docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-        keep = state.live[docs] & (scores > 0)
+        keep = state.live[docs]
         docs, scores = docs[keep], scores[keep]
         if len(docs) > k:
             part = np.argpartition(-scores, k - 1)[:k]
@@ -319,4 +321,4 @@ class LexicalIndex:
             pos = np.minimum(np.searchsorted(other, docs), len(other) - 1)
             hit = other[pos] == docs
             scores[hit] += np.float32(idf) * impact[pos[hit]].astype(np.float32)
-        return self._ranked(state, docs, np.maximum(scores, np.float32(1e-9)), len(docs))
+        return self._ranked(state, docs, scores, len(docs))

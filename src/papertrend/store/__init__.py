@@ -26,17 +26,11 @@ from . import migrations
 from . import search as sr
 from . import trending as tr
 from . import schema as t
-
-SQLITE_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit when chunking IN (...)
+from .batching import chunks
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _chunks(items: Sequence[Any], size: int = SQLITE_MAX_VARS) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 @dataclass
@@ -218,7 +212,7 @@ class Store:
     def get_papers(self, ids: Sequence[str]) -> dict[str, Paper]:
         out: dict[str, Paper] = {}
         with self.read() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 for row in conn.execute(select(t.papers).where(t.papers.c.id.in_(chunk))):
                     out[row.id] = self._paper(row)
         return out
@@ -226,14 +220,14 @@ class Store:
     def merge_state(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[Paper, str | None, str | None]]:
         """Papers with the bookkeeping the importer's merge needs (metadata source, last signal time)."""
         out = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             for row in conn.execute(select(t.papers).where(t.papers.c.id.in_(chunk))):
                 out[row.id] = (self._paper(row), row.metadata_source, row.signals_observed_at)
         return out
 
     def ids_by_title_key(self, conn: Connection, keys: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for chunk in _chunks(list(keys)):
+        for chunk in chunks(list(keys)):
             query = (select(t.papers.c.title_key, t.papers.c.id).where(t.papers.c.title_key.in_(chunk))
                      .order_by(t.papers.c.id))
             for key, paper_id in conn.execute(query):
@@ -258,7 +252,7 @@ class Store:
 
     def _replace_categories(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         ids = [r["id"] for r in rows]
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             conn.execute(t.paper_categories.delete().where(t.paper_categories.c.paper_id.in_(chunk)))
         values = [{"paper_id": r["id"], "category": c, "position": i}
                   for r in rows for i, c in enumerate(dict.fromkeys(json.loads(r["categories_json"])))]
@@ -284,7 +278,7 @@ class Store:
         first = key[0]
         existing: set[tuple[Any, ...]] = set()
         firsts = sorted({k[0] for k in unique})
-        for chunk in _chunks(firsts):
+        for chunk in chunks(firsts):
             cols = [table.c[k] for k in key]
             existing.update(tuple(r) for r in conn.execute(select(*cols).where(table.c[first].in_(chunk))))
         fresh = [r for k, r in unique.items() if k not in existing]

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
 from . import schema as t
+from .batching import chunks
 
 if TYPE_CHECKING:
     from . import Store
@@ -103,8 +104,7 @@ class DigestTables:
     def sent_paper_ids(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
         out: dict[int, set[str]] = {i: set() for i in subscriber_ids}
         with self.store.read() as conn:
-            for i in range(0, len(subscriber_ids), 900):
-                chunk = list(subscriber_ids[i:i + 900])
+            for chunk in chunks(subscriber_ids):
                 for sid, pid in conn.execute(select(t.sent_papers.c.subscriber_id, t.sent_papers.c.paper_id)
                                              .where(t.sent_papers.c.subscriber_id.in_(chunk))):
                     out[sid].add(pid)

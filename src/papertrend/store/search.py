@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Select, and_, column, func, literal_column, s
 
 from ..models import SearchFilters
 from . import schema as t
+from .batching import chunks
 
 # bm25 weights per FTS column (paper_id, title, abstract, authors, keywords): a word in the title
 # says more about a paper than the same word in its abstract. Title 4 beat title 8 on the
@@ -63,8 +64,8 @@ def fts_search(conn: Connection, match: str, filters: SearchFilters, limit: int,
 
 def filter_ids(conn: Connection, ids: Sequence[str], filters: SearchFilters) -> set[str]:
     out: set[str] = set()
-    for i in range(0, len(ids), 900):
-        query: Select[Any] = select(t.papers.c.id).where(and_(t.papers.c.id.in_(ids[i:i + 900]), *filter_clause(filters)))
+    for chunk in chunks(ids):
+        query: Select[Any] = select(t.papers.c.id).where(and_(t.papers.c.id.in_(chunk), *filter_clause(filters)))
         out.update(conn.execute(query).scalars())
     return out
 
@@ -86,8 +87,8 @@ def save_vectors(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     ids = [r["paper_id"] for r in rows]
-    for i in range(0, len(ids), 900):
-        conn.execute(t.paper_vectors.delete().where(t.paper_vectors.c.paper_id.in_(ids[i:i + 900])))
+    for chunk in chunks(ids):
+        conn.execute(t.paper_vectors.delete().where(t.paper_vectors.c.paper_id.in_(chunk)))
     conn.execute(t.paper_vectors.insert(), rows)
 
 
@@ -136,8 +137,8 @@ def ids_for_rowids(conn: Connection, rowids: Sequence[int], filters: SearchFilte
     """Paper id per rowid, for the rowids whose papers pass ``filters``."""
     out: dict[int, str] = {}
     rowid = literal_column("papers.rowid")
-    for i in range(0, len(rowids), 900):
-        query = select(rowid, t.papers.c.id).where(rowid.in_(list(rowids[i:i + 900])), *filter_clause(filters))
+    for chunk in chunks(rowids):
+        query = select(rowid, t.papers.c.id).where(rowid.in_(chunk), *filter_clause(filters))
         out.update((int(r[0]), r[1]) for r in conn.execute(query))
     return out
 
@@ -149,8 +150,8 @@ def titles_and_abstracts(conn: Connection, ids: Sequence[str]) -> dict[str, tupl
 
 def fts_titles(conn: Connection, rowids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
-    for i in range(0, len(rowids), 900):
-        query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(list(rowids[i:i + 900])))
+    for chunk in chunks(rowids):
+        query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(chunk))
         out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
     return out
 
