@@ -18,8 +18,9 @@ from common import SHARED, free_port, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.digest.mailer import deliver
-from papertrend.importer import import_paths
-from papertrend.jobs import build_digests, open_store
+from papertrend.ingest.importer import import_paths
+from papertrend.digest.build import build_digests
+from papertrend.store import open_store
 
 N = int(os.environ.get("BENCH_SUBSCRIBERS", "10000"))
 
@@ -34,9 +35,9 @@ def main() -> None:
                                      mail_rate=0, embed_on_import=False)
             store = open_store(settings)
             import_paths(store, settings, [SHARED / "hf-daily"])
-            papers = store.list_papers("2026-07-27", "2026-08-02")
+            papers = store.papers.in_range("2026-07-27", "2026-08-02")
             # Interests drawn from real Hugging Face keyword phrases, and from the week's titles.
-            pool = store.list_papers("2026-06-01", "2026-08-02")
+            pool = store.papers.in_range("2026-06-01", "2026-08-02")
             keywords = sorted({k for p in pool for k in p.ai_keywords if len(k.split()) >= 2}
                               | {" ".join(p.title.split()[:2]) for p in papers})
             rng = random.Random(3)

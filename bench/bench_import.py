@@ -15,8 +15,8 @@ from pathlib import Path
 from common import SHARED, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
-from papertrend.importer import import_paths
-from papertrend.jobs import open_store
+from papertrend.ingest.importer import import_paths
+from papertrend.store import open_store
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
         summary = import_paths(store, settings, paths)
         elapsed = time.perf_counter() - t0
         rss = peak_rss_mb()
-        papers = store.count_papers()
+        papers = store.papers.count()
         records = summary.new + summary.updated + summary.unchanged
         t0 = time.perf_counter()
         again = import_paths(store, settings, paths)

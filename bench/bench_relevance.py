@@ -30,8 +30,9 @@ from common import ROOT, SHARED, print_table
 
 from papertrend.config import load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.importer import import_paths
-from papertrend.jobs import embed_missing, load_vectors_file, open_store
+from papertrend.ingest.importer import import_paths
+from papertrend.enrich.embed import embed_missing, load_vectors_file
+from papertrend.store import open_store
 from papertrend.models import SearchFilters
 from papertrend.search.lexical import LexicalIndex
 from papertrend.search.hybrid import Fusion, rank, tiered_fulltext
@@ -99,7 +100,7 @@ def main() -> None:
                                 vectors=np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows]).astype(np.float16))
         index = VectorIndex(store, MODEL_ID)
         index.refresh()
-        papers = store.get_papers([r for r in index.ids])
+        papers = store.papers.get_many([r for r in index.ids])
         hf = [p for p in papers.values() if p.ai_summary and p.ai_keywords]
         print(f"{len(papers):,} papers, {len(hf):,} with Hugging Face ai_summary / ai_keywords")
 
@@ -123,7 +124,7 @@ def main() -> None:
                                         phrase=variant["phrase"], lexical=variant["lexical"])
                 fts, every_word = found.hits, found.every_word
             else:
-                fts = store.fulltext(query.match("any", TEXT_COLUMNS), filters, n,
+                fts = store.search.fulltext(query.match("any", TEXT_COLUMNS), filters, n,
                                      **({"field_weights": variant["weights"]} if variant["weights"] else {}))
             if query.text not in qcache:
                 qcache[query.text] = embedder.embed_query(query.text)
@@ -193,7 +194,7 @@ def main() -> None:
             for phrase, relevant in topics.items():
                 f, v, e = lists(phrase, restrict=tagged)
                 # Lexical = FTS5 (porter stemming) finds every word of the phrase in the paper.
-                lexical = {pid for pid, _ in store.fulltext(parse(phrase).match("all", TEXT_COLUMNS), SearchFilters(), 10_000)}
+                lexical = {pid for pid, _ in store.search.fulltext(parse(phrase).match("all", TEXT_COLUMNS), SearchFilters(), 10_000)}
                 nonlex = relevant - lexical
                 nonlex_total += len(nonlex)
                 for name, m in methods.items():

@@ -29,8 +29,9 @@ from common import ROOT, SHARED, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.importer import import_paths
-from papertrend.jobs import embed_missing, load_vectors_file, open_store
+from papertrend.ingest.importer import import_paths
+from papertrend.enrich.embed import embed_missing, load_vectors_file
+from papertrend.store import open_store
 from papertrend.models import SearchFilters
 from papertrend.search.hybrid import Fusion, Searcher, tiered_fulltext
 from papertrend.search.lexical import LexicalIndex
@@ -48,12 +49,12 @@ def pct(values: list[float], q: float) -> float:
 
 def grow(store, n: int, rng: random.Random) -> None:
     """Add synthetic papers until the store holds ``n``."""
-    real = store.list_papers("0000-01-01", "9999-12-31")
+    real = store.papers.in_range("0000-01-01", "9999-12-31")
     vectors = VectorIndex(store, MODEL_ID)
     vectors.refresh()
     sentences = [s for p in real for s in re.split(r"(?<=[.!?])\s+", p.abstract) if 40 < len(s) < 400]
     title_words = [w for p in real for w in p.title.split()]
-    have = store.count_papers()
+    have = store.papers.count()
     batch = 20_000
     seq = have  # ids continue from earlier growth
     while have < n:
@@ -96,7 +97,7 @@ def sanity_scan(query: str, papers: list[tuple[str, str]]) -> list[tuple[float, 
 MEMORY_PROBE = r"""
 import sys
 from papertrend.config import load_settings
-from papertrend.jobs import open_store
+from papertrend.store import open_store
 from papertrend.search.hybrid import Searcher, Fusion
 from papertrend.search.lexical import LexicalIndex
 from papertrend.search.vectors import make_index
@@ -129,7 +130,7 @@ def main() -> None:
         if CACHE.exists():
             load_vectors_file(store, CACHE, MODEL_ID)
         embed_missing(store, Embedder(), MODEL_ID)
-        real = [p for p in store.list_papers("0000-01-01", "9999-12-31") if p.ai_keywords]
+        real = [p for p in store.papers.in_range("0000-01-01", "9999-12-31") if p.ai_keywords]
         half = int(os.environ.get("BENCH_QUERIES", "100")) // 2
         queries = [p.title for p in rng.sample(real, half)] + [
             rng.choice([k for k in p.ai_keywords if len(k.split()) >= 2] or [p.title]) for p in rng.sample(real, half)]
@@ -153,7 +154,7 @@ def main() -> None:
                 "vectors: HNSW", *searchers)}
             for q in queries:
                 query = parse(q)
-                for name, fn in (("full text: FTS5 bm25 in SQL (OR of words)", lambda: store.fulltext(query.match(), SearchFilters(), 100)),
+                for name, fn in (("full text: FTS5 bm25 in SQL (OR of words)", lambda: store.search.fulltext(query.match(), SearchFilters(), 100)),
                                  ("full text: in-memory index, tiers", lambda: tiered_fulltext(store, query, SearchFilters(), 100,
                                                                                              phrase=True, lexical=lexical)),
                                  ("vectors: exact", lambda: exact.search(qvecs[q], 100)),

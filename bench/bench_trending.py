@@ -15,8 +15,9 @@ import numpy as np
 from common import SHARED, print_table
 
 from papertrend.config import load_settings
-from papertrend.importer import import_paths
-from papertrend.jobs import open_store, recompute_trending
+from papertrend.ingest.importer import import_paths
+from papertrend.rank.recompute import recompute_trending
+from papertrend.store import open_store
 from papertrend.rank.trending import Signals, score, score_arrays, star_gain
 
 
@@ -62,7 +63,7 @@ def main() -> None:
         t0 = time.perf_counter()
         sizes = recompute_trending(store, now=datetime(2026, 8, 1, tzinfo=UTC))
         full = time.perf_counter() - t0
-    print(f"\nfull recompute through the store on the shared data ({store.count_papers():,} papers): "
+    print(f"\nfull recompute through the store on the shared data ({store.papers.count():,} papers): "
           f"{full * 1000:.0f} ms for windows {sizes}")
 
 

@@ -16,8 +16,8 @@ from common import ROOT, SHARED, free_port, print_table
 from loadgen import load
 
 from papertrend.config import load_settings
-from papertrend.importer import import_paths
-from papertrend.jobs import open_store
+from papertrend.ingest.importer import import_paths
+from papertrend.store import open_store
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 
@@ -28,8 +28,8 @@ def main() -> None:
         settings = load_settings(database_url=url)
         store = open_store(settings)
         import_paths(store, settings, [SHARED])
-        count = store.count_papers()
-        paper = store.list_papers("2026-07-31", "2026-07-31", limit=1)[0].id
+        count = store.papers.count()
+        paper = store.papers.in_range("2026-07-31", "2026-07-31", limit=1)[0].id
         store.close()
         port = free_port()
         env = dict(os.environ, PAPERTREND_DATABASE_URL=url, PAPERTREND_PORT=str(port), PAPERTREND_WORKERS="2")

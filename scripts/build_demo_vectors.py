@@ -11,7 +11,9 @@ import numpy as np
 
 from papertrend.config import load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.jobs import demo_corpus_dir, embed_missing, load_demo, open_store
+from papertrend.enrich.embed import embed_missing
+from papertrend.ingest.demo import demo_corpus_dir, load_demo
+from papertrend.store import open_store
 from papertrend.store import schema as t
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from papertrend.cli import cli
 from papertrend.config import Settings, load_settings
-from papertrend.jobs import open_store
+from papertrend.store import open_store
 from papertrend.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +33,39 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Store:
+def store(settings: Settings) -> Iterator[Store]:
     s = open_store(settings)
     yield s
     s.close()
+
+
+class Templates:
+    """Databases that are expensive to build (embeddings), built once per test session and
+    copied into each test's own file, so every test still starts from the same state."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.built: dict[str, Path] = {}
+
+    def copy(self, key: str, settings: Settings, build: Callable[[Store, Settings, Path], None]) -> Store:
+        """A store at ``settings``' own file, holding what ``build(store, settings, workdir)`` made."""
+        if key not in self.built:
+            workdir = self.root / key
+            workdir.mkdir()
+            template = settings.replace(database_url=f"sqlite:///{workdir / 'template.db'}")
+            store = open_store(template)
+            build(store, template, workdir)
+            store.close()  # the last connection closing checkpoints the WAL into the file
+            self.built[key] = workdir / "template.db"
+        target = settings.sqlite_path
+        assert target is not None and not target.exists(), "copy a template into a fresh database file only"
+        shutil.copyfile(self.built[key], target)
+        return open_store(settings)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"))
 
 
 class Cli:

@@ -33,7 +33,7 @@ def test_bad_lines_rejected_good_lines_kept(run_cli, tmp_path: Path, store) -> N
     assert f"{f}:2: not valid JSON" in result.output
     assert f"{f}:3: missing title" in result.output
     assert f"{f}:4: abstract is 5,000,000 characters" in result.output
-    assert set(store.get_papers([f"2601.0000{i}" for i in range(1, 6)])) == {"2601.00001", "2601.00005"}
+    assert set(store.papers.get_many([f"2601.0000{i}" for i in range(1, 6)])) == {"2601.00001", "2601.00005"}
 
 
 def test_wrong_encoding_names_the_line(run_cli, tmp_path: Path, store) -> None:
@@ -41,7 +41,7 @@ def test_wrong_encoding_names_the_line(run_cli, tmp_path: Path, store) -> None:
     f.write_bytes(_jsonl(GOOD).encode() + json.dumps(dict(GOOD, id="2601.00009", title="Café"), ensure_ascii=False).encode("latin-1") + b"\n")
     result = run_cli("import", str(f), ok=False)
     assert result.exit_code == 1 and f"{f}:2: not UTF-8 text" in result.output
-    assert store.count_papers() == 1
+    assert store.papers.count() == 1
 
     g = tmp_path / "latin1.json"
     g.write_bytes(b'[{"paper": {"id": "2601.00010", "title": "Caf\xe9"}}]')
@@ -68,7 +68,7 @@ def test_truncated_json_and_invalid_xml_and_entity_bomb(run_cli, shared: Path, t
     assert f"{bad_xml}:1: not well-formed XML" in out
     assert f"{bomb}: refused unsafe XML" in out
     assert f"{unknown}: unknown format" in out
-    assert store.count_papers() == 10  # the good file still imported
+    assert store.papers.count() == 10  # the good file still imported
 
 
 def test_missing_path(run_cli, tmp_path: Path) -> None:

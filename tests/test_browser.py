@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from papertrend.importer import import_paths
+from papertrend.ingest.importer import import_paths
 from papertrend.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

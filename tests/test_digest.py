@@ -17,8 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from papertrend.digest.mailer import deliver
-from papertrend.importer import import_paths
-from papertrend.jobs import build_digests
+from papertrend.ingest.importer import import_paths
+from papertrend.digest.build import build_digests
 from papertrend.web.app import create_app
 from smtp_server import SmtpSink
 
@@ -89,7 +89,7 @@ def test_subscriber_journey(app: TestClient, smtp: SmtpSink, store, mail_setting
     ids2 = set(re.findall(r"/papers/(\d{4}\.\d{5})", text2))
     assert ids2 and not ids2 & first  # each paper at most once per subscriber
     for pid in ids2:
-        p = store.get_paper(pid)
+        p = store.papers.get(pid)
         assert {"world", "model"} <= set(re.findall(r"\w+", f"{p.title} {p.abstract} {' '.join(p.ai_keywords)}".lower()))
 
     # RFC 8058 one-click: a POST with the standard body, no login.
@@ -158,7 +158,7 @@ def test_hostile_paper_text_stays_inert(store, mail_settings, smtp: SmtpSink, ap
 
 def test_sigkill_mid_batch_loses_nothing(tmp_path: Path, shared: Path, settings) -> None:
     """Kill the sender while it sends 30 digests, start it again: everyone gets theirs."""
-    from papertrend.jobs import open_store
+    from papertrend.store import open_store
 
     with SmtpSink(delay=0.03) as smtp:
         env = dict(os.environ, PAPERTREND_DATABASE_URL=str(settings.database_url), PAPERTREND_SMTP_HOST="127.0.0.1",

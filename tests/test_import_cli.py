@@ -17,11 +17,11 @@ def test_import_all_shared_data_then_reimport_changes_nothing(run_cli, shared: P
     assert summary["new"] > 8000
     assert summary["rejected"] == 1
     assert "arxivpy__id_abc" in summary["errors"][0] and "incorrect id format for abc" in summary["errors"][0]
-    count = store.count_papers()
+    count = store.papers.count()
 
     again = json.loads(run_cli("import", str(shared), "--json", ok=False).stdout)
     assert again["new"] == 0 and again["updated"] == 0
-    assert store.count_papers() == count
+    assert store.papers.count() == count
 
 
 def test_papers_list_and_show_json(run_cli, shared: Path) -> None:
@@ -61,26 +61,26 @@ def test_hf_fields_kept(run_cli, shared: Path, store) -> None:
     run_cli("import", str(shared / "hf-daily" / "2025-09-01.json"))
     raw = json.loads((shared / "hf-daily" / "2025-09-01.json").read_text())
     entry = next(e for e in raw if e["paper"].get("ai_keywords") and e["paper"].get("githubRepo"))
-    paper = store.get_paper(entry["paper"]["id"])
+    paper = store.papers.get(entry["paper"]["id"])
     assert paper.ai_keywords == entry["paper"]["ai_keywords"]
     assert paper.ai_summary == entry["paper"]["ai_summary"]
     assert paper.daily_date == "2025-09-01"
     assert paper.num_comments == entry["numComments"]
     assert paper.code_url.lower().rstrip("/") == entry["paper"]["githubRepo"].lower().rstrip("/").removesuffix(".git")
     # provenance keeps the whole source record, every field
-    assert store.sources_of(paper.id)[0]["source"] == "hf-daily"
-    assert store.observations(paper.id)[0].upvotes == entry["paper"]["upvotes"]
+    assert store.papers.sources_of(paper.id)[0]["source"] == "hf-daily"
+    assert store.signals.observations(paper.id)[0].upvotes == entry["paper"]["upvotes"]
 
 
 def test_atom_details(run_cli, shared: Path, store) -> None:
     run_cli("import", *[str(p) for p in sorted((shared / "arxiv-api").glob("*")) if "_abc_" not in p.name])
-    old_style = store.get_paper("astro-ph/0601001")
+    old_style = store.papers.get("astro-ph/0601001")
     assert old_style is not None and old_style.version
     assert any(a.affiliation for a in old_style.authors)
-    with_doi = [p for p in store.list_papers("0000-01-01", "9999-12-31") if p.doi and p.journal_ref]
+    with_doi = [p for p in store.papers.in_range("0000-01-01", "9999-12-31") if p.doi and p.journal_ref]
     assert with_doi
     # rsxiv capture: links have no rel/title attributes, the PDF link is still found
-    rs = store.get_paper("1309.4668")
+    rs = store.papers.get("1309.4668")
     assert rs is not None and rs.pdf_url.startswith("https://arxiv.org/pdf/1309.4668")
 
 
@@ -94,7 +94,7 @@ def test_newer_version_updates(run_cli, tmp_path: Path, store) -> None:
     run_cli("import", str(tmp_path / "v1.xml"))
     run_cli("import", str(tmp_path / "v2.xml"))
     run_cli("import", str(tmp_path / "v1.xml"))  # an older version never wins back
-    paper = store.get_paper("2601.00001")
+    paper = store.papers.get("2601.00001")
     assert (paper.version, paper.title) == (2, "Second title")
 
 
@@ -103,9 +103,9 @@ def test_listing_text_merges_known_titles(run_cli, shared: Path, store, tmp_path
     listing = shared / "listing-text" / "hf-trending-page.txt"
     summary = json.loads(run_cli("import", str(listing), "--json").stdout)
     assert summary["new"] == 87 and summary["rejected"] == 0
-    assert store.count_papers() == 87
-    assert store.latest_list_date() is None  # undated: on no daily list
-    titles = {p.title for p in store.get_papers([local_id(t) for t in ["Subscribe", "Mar 18", "new"]]).values()}
+    assert store.papers.count() == 87
+    assert store.papers.latest_list_date() is None  # undated: on no daily list
+    titles = {p.title for p in store.papers.get_many([local_id(t) for t in ["Subscribe", "Mar 18", "new"]]).values()}
     assert not titles & {"Subscribe", "Mar 18", "new", "Get trending papers in your email inbox!"}
 
     # A pasted listing whose title matches a known paper (case, spacing) merges with it.
@@ -113,10 +113,10 @@ def test_listing_text_merges_known_titles(run_cli, shared: Path, store, tmp_path
     pasted = tmp_path / "pasted.txt"
     pasted.write_text("Subscribe\n\n" + known.upper().replace(" ", "  ") + "\n\n" + "word " * 40 + "\n")
     again = json.loads(run_cli("import", str(pasted), "--json").stdout)
-    assert again["new"] == 0 and store.count_papers() == 87
-    assert store.count_papers() == 87
+    assert again["new"] == 0 and store.papers.count() == 87
+    assert store.papers.count() == 87
     run_cli("import", str(listing))
-    assert store.count_papers() == 87
+    assert store.papers.count() == 87
 
 
 @pytest.mark.parametrize("fmt", ["hf-daily", "arxiv-jsonl", "arxiv-atom", "oai-pmh", "listing"])

@@ -14,8 +14,8 @@ import pytest
 
 from papertrend.errors import RemoteError, SourceError
 from papertrend.jobs import ingest_arxiv, ingest_hf, ingest_oai
-from papertrend.sources.harvest import fetch_arxiv_ids, harvest_arxiv
-from papertrend.sources.http import PoliteClient
+from papertrend.ingest.harvest import fetch_arxiv_ids, harvest_arxiv
+from papertrend.ingest.polite import PoliteClient
 from papertrend.worker import Job, Worker
 from replay_server import Replay
 
@@ -64,11 +64,11 @@ def test_cli_ingest_all_three(run_cli, replay: Replay, store, shared: Path) -> N
     assert replay.log[-1]["query"] == {"verb": "ListRecords", "resumptionToken": "page2"}
     out = run_cli("ingest", "hf", "--date", "2026-07-31", env=env).stdout
     n = len(json.loads((shared / "hf-daily" / "2026-07-31.json").read_text()))
-    assert f"new {n}" in out and store.get_paper("2607.28624").upvotes == 145
+    assert f"new {n}" in out and store.papers.get("2607.28624").upvotes == 145
     assert "unchanged" in run_cli("ingest", "hf", "--since", "2026-07-30", "--until", "2026-07-31", env=env).stdout
     runs = json.loads(run_cli("jobs", "list", "--json").stdout)
     assert runs == []  # ingest commands are recorded as import runs, the worker's as job runs
-    assert {r.kind for r in store.ingest_runs()} >= {"arxiv", "oai", "hf"}
+    assert {r.kind for r in store.runs.ingest_runs()} >= {"arxiv", "oai", "hf"}
 
 
 def test_paging_and_resume_after_a_failure(store, remote, replay: Replay) -> None:
@@ -78,13 +78,13 @@ def test_paging_and_resume_after_a_failure(store, remote, replay: Replay) -> Non
     with pytest.raises(RemoteError, match=r"start=40.*gave up|gave up") as info:
         harvest_arxiv(store, remote, pc, ["cs.LG"], date(2026, 7, 1), date(2026, 7, 1), page_size=20)
     assert "/api/query?" in str(info.value)
-    assert store.count_papers() == 40
+    assert store.papers.count() == 40
     replay.faults["/api/query"].clear()
     replay.log.clear()
     summary = harvest_arxiv(store, remote, client(store, remote), ["cs.LG"], date(2026, 7, 1), date(2026, 7, 1),
                             page_size=20)
     assert [int(r["query"]["start"]) for r in replay.log] == [40, 60, 80]  # resumed, nothing fetched twice
-    assert summary.new == 60 and store.count_papers() == 100
+    assert summary.new == 60 and store.papers.count() == 100
 
 
 @pytest.mark.parametrize("fault", ["503", "drop", "slow", "cut"])
@@ -97,11 +97,11 @@ def test_transient_faults_are_retried(store, remote, replay: Replay, fault: str)
 
 def test_truncated_document_is_reported_and_nothing_damaged(store, remote, replay: Replay) -> None:
     harvest_arxiv(store, remote, client(store, remote), ["cs.LG"], date(2026, 7, 1), date(2026, 7, 1), page_size=50)
-    count = store.count_papers()
+    count = store.papers.count()
     replay.fault("/api/query", "", "truncate")  # the second page's document is cut in half
     with pytest.raises(SourceError, match=r"/api/query\?.*start=50.*not well-formed"):
         harvest_arxiv(store, remote, client(store, remote), ["cs.LG"], date(2026, 7, 2), date(2026, 7, 2), page_size=50)
-    assert store.count_papers() == count
+    assert store.papers.count() == count
 
 
 def test_empty_page_in_the_middle_is_retried_then_reported(store, remote, replay: Replay) -> None:
@@ -126,10 +126,10 @@ def test_html_error_page_and_missing_ids(store, remote, replay: Replay) -> None:
 
 
 def test_oai_expired_token_restarts_once(store, remote, replay: Replay) -> None:
-    store.set_cursor("oai:physics:hep-th:2017-12-01:", {"token": "expired-token"})
+    store.coordination.set_cursor("oai:physics:hep-th:2017-12-01:", {"token": "expired-token"})
     counts = ingest_oai(store, remote, "physics:hep-th", date(2017, 12, 1))
     assert counts["new"] == 6
-    assert store.get_cursor("oai:physics:hep-th:2017-12-01:") is None
+    assert store.coordination.get_cursor("oai:physics:hep-th:2017-12-01:") is None
 
 
 def test_spacing_with_an_injected_clock(store, remote, replay: Replay) -> None:
@@ -155,7 +155,7 @@ def test_spacing_with_an_injected_clock(store, remote, replay: Replay) -> None:
 
 def test_two_processes_share_the_limit(tmp_path: Path, shared: Path, replay: Replay, settings) -> None:
     """Two ingest processes on one database: the server sees one request at a time, spaced."""
-    from papertrend.jobs import open_store
+    from papertrend.store import open_store
 
     open_store(settings).close()
     env = dict(os.environ, PAPERTREND_DATABASE_URL=str(settings.database_url),
@@ -183,13 +183,13 @@ def test_worker_schedule_lock_and_catch_up(store) -> None:
     assert w.tick() == {}                        # nothing new due
     now[0] += timedelta(hours=5, minutes=10)     # five slots missed while down
     assert w.tick() == {"tick": "ok"} and len(calls) == 2  # caught up once, not five times
-    runs = store.job_runs("tick")
+    runs = store.runs.job_runs("tick")
     assert runs[0].scheduled_for == "2026-07-01T05:00:00+00:00" and runs[0].status == "ok"
     # A second worker cannot run a job the first one holds.
-    assert store.take_job_lock("tick", "w1", now[0].timestamp(), 7200)  # held for two hours
+    assert store.coordination.take_job_lock("tick", "w1", now[0].timestamp(), 7200)  # held for two hours
     other = Worker(store, [job], clock=lambda: now[0] + timedelta(hours=1), log=lambda m: None, holder="w2")
     assert other.tick() == {"tick": "busy"}
-    store.release_job_lock("tick", "w1")
+    store.coordination.release_job_lock("tick", "w1")
     assert other.tick() == {"tick": "ok"}
 
 
@@ -199,5 +199,5 @@ def test_worker_records_failures_and_lives_on(store) -> None:
 
     w = Worker(store, [Job("arxiv", "*/5 * * * *", boom)], log=lambda m: None)
     assert w.tick() == {"arxiv": "failed"}
-    run = store.job_runs("arxiv")[0]
+    run = store.runs.job_runs("arxiv")[0]
     assert run.status == "failed" and "503" in run.error and run.finished_at

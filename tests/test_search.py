@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from papertrend.config import Settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.importer import import_paths
-from papertrend.jobs import embed_missing
+from papertrend.store import Store
+from papertrend.ingest.importer import import_paths
+from papertrend.enrich.embed import embed_missing
 from papertrend.search.query import STOPWORDS, highlight, parse
 from papertrend.web.app import create_app
 
@@ -20,20 +23,29 @@ SPECULATIVE = {"2605.29343", "2605.30852", "2606.12243", "2606.18967", "2606.183
                "2607.26627"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder(max_tokens=128)
 
 
+def _build_corpus(shared: Path, embedder: Embedder) -> Callable[[Store, Settings, Path], None]:
+    def build(store: Store, settings: Settings, workdir: Path) -> None:
+        hostile = workdir / "2026-07-31.jsonl"
+        hostile.write_text(json.dumps({
+            "id": "2607.00003", "categories": ["cs.CR"], "authors": ["Eve"],
+            "title": "Decoding <script>alert(1)</script> attacks",
+            "summary": "We study <img src=x onerror=alert(2)> decoding of hostile payloads in pages."}) + "\n")
+        import_paths(store, settings, [shared / "hf-daily" / f"{d}.json" for d in DAYS] + [hostile])
+        embed_missing(store, embedder, MODEL_ID)
+    return build
+
+
 @pytest.fixture
-def corpus(store, settings, shared: Path, tmp_path: Path, embedder: Embedder):
-    hostile = tmp_path / "2026-07-31.jsonl"
-    hostile.write_text(json.dumps({"id": "2607.00003", "categories": ["cs.CR"], "authors": ["Eve"],
-                                   "title": "Decoding <script>alert(1)</script> attacks",
-                                   "summary": "We study <img src=x onerror=alert(2)> decoding of hostile payloads in pages."}) + "\n")
-    import_paths(store, settings, [shared / "hf-daily" / f"{d}.json" for d in DAYS] + [hostile])
-    embed_missing(store, embedder, MODEL_ID)
-    return store
+def corpus(templates, settings, shared: Path, embedder: Embedder) -> Iterator[Store]:
+    # Embedding ~200 papers takes seconds: done once per session, copied for each test.
+    store = templates.copy("search-corpus", settings, _build_corpus(shared, embedder))
+    yield store
+    store.close()
 
 
 @pytest.fixture
@@ -136,14 +148,14 @@ def test_hnsw_index_agrees_with_exact_and_follows_updates(corpus, settings) -> N
     # A re-embedded paper replaces its old vector in both indexes.
     pid = exact.ids[0]
     other = exact.vector_of(exact.ids[1]).astype("<f4").tobytes()
-    corpus.save_vectors([{"paper_id": pid, "model": MODEL_ID, "text_hash": "changed", "vector": other}])
+    corpus.vectors.save([{"paper_id": pid, "model": MODEL_ID, "text_hash": "changed", "vector": other}])
     exact.refresh(), approx.refresh()
     assert len(approx) == len(exact)
     assert pid in {p for p, _ in approx.search(exact.vector_of(exact.ids[1]), 3)}
 
 
 def _ids(store, found):
-    ids = store.ids_for_rowids([rowid for rowid, _ in found])
+    ids = store.search.ids_for_rowids([rowid for rowid, _ in found])
     return [ids[rowid] for rowid, _ in found]
 
 
@@ -157,7 +169,7 @@ def test_memory_index_ranks_like_fts5(corpus, q: str) -> None:
     assert not index.ready and index.refresh() > 100 and index.ready
     query = parse(q)
     for mode, top in (("any", index.top_any), ("all", index.top_all)):
-        sql = corpus.fulltext(query.match(mode), SearchFilters(), 10)
+        sql = corpus.search.fulltext(query.match(mode), SearchFilters(), 10)
         words = [t for t in query.terms if mode == "all" or t not in STOPWORDS] or query.terms
         mem = top(index.terms(words), 10)
         assert _ids(corpus, mem) == [pid for pid, _ in sql] or (  # equal scores may swap places
@@ -185,7 +197,7 @@ def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Pa
     assert index.refresh() == 1 and len(index) == before - 1
     assert index.top_any(index.terms(["zanzibar"]), 5) == []
     scored = index.score(list(range(1, 20_000)), index.terms(["zanzibar"]))  # every live paper, none stale
-    assert len(scored) == len(index) and "2607.26627" not in set(corpus.ids_for_rowids([r for r, _ in scored]).values())
+    assert len(scored) == len(index) and "2607.26627" not in set(corpus.search.ids_for_rowids([r for r, _ in scored]).values())
 
 
 def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
@@ -206,7 +218,7 @@ def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
         assert served[0] == in_sql[0] and served[2] == in_sql[2] == ["2607.00003"] and served[0][0] in SPECULATIVE
         # The title tier orders by the phrase anywhere in memory, by the title phrase in SQL.
         assert set(served[1]) == set(in_sql[1]) and len(served[1]) >= 20
-        assert index.ready and len(index) == corpus.count_papers()
+        assert index.ready and len(index) == corpus.papers.count()
 
 
 def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, settings, tmp_path: Path) -> None:
@@ -221,7 +233,7 @@ def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, sett
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     import_paths(store, settings, [f])
     query = parse("sparse mixture of experts with learned routing layers")  # 8 words: no tiers
-    assert [pid for pid, _ in store.fulltext(query.match(), SearchFilters(), 10)] == ["2601.00001", "2601.00002"]
+    assert [pid for pid, _ in store.search.fulltext(query.match(), SearchFilters(), 10)] == ["2601.00001", "2601.00002"]
     found = tiered_fulltext(store, query, SearchFilters())
     assert [pid for pid, _ in found.hits] == ["2601.00002", "2601.00001"]
     # After ten places, every third goes to the best paper lacking some word (here: found by meaning).

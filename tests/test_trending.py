@@ -13,8 +13,9 @@ from starlette.testclient import TestClient
 from github_server import FakeGitHub
 from papertrend.enrich.github import GitHubClient, RateLimited
 from papertrend.ids import github_repo
-from papertrend.importer import import_paths
-from papertrend.jobs import recompute_trending, refresh_stars
+from papertrend.ingest.importer import import_paths
+from papertrend.enrich.stars import refresh_stars
+from papertrend.rank.recompute import recompute_trending
 from papertrend.rank.trending import Signals, score
 from papertrend.web.app import create_app
 
@@ -53,9 +54,9 @@ def test_stars_refresh_cli_twice_makes_velocity_appear(run_cli, store, settings,
         out = run_cli("stars", "refresh", "--min-age-hours", "0", env=env).stdout
         assert "ok 1" in out and "not modified 1" in out  # steady answered 304 to its ETag
         assert [r["if_none_match"] for r in gh.log[2:]] == ['W/"lab/fast-100"', 'W/"lab/steady-50"']
-    fast = store.get_paper("2607.10000")
+    fast = store.papers.get("2607.10000")
     assert fast.github_stars == 600
-    assert [s.stars for s in store.star_history("lab/fast")] == [10, 100, 600]
+    assert [s.stars for s in store.signals.star_history("lab/fast")] == [10, 100, 600]
     page = TestClient(create_app(settings, store)).get("/trending.json?window=week").json()
     top = page["papers"][0]
     assert top["id"] == "2607.10000" and top["reason"].startswith("+500 stars in 1 day")
@@ -73,8 +74,8 @@ def test_faults_gone_retry_after_5xx_timeout(store, settings, tmp_path: Path) ->
         counts = refresh_stars(store, client)
     assert counts == {"ok": 4, "not_modified": 0, "gone": 1, "error": 0}
     assert 7.0 in slept  # Retry-After honoured
-    assert store.get_paper("2607.10000").github_stars == 10  # the gone repo keeps its last known stars
-    states = {s.repo: s.status for s in store.repos_to_check("9999", None)}
+    assert store.papers.get("2607.10000").github_stars == 10  # the gone repo keeps its last known stars
+    states = {s.repo: s.status for s in store.signals.repos_to_check("9999", None)}
     assert "x/gone1" not in states  # a gone repository is not asked again
     assert gh.seen["x/slow1"] == 2 and gh.seen["x/flaky1"] == 2
 
@@ -86,7 +87,7 @@ def test_rate_limit_stops_and_resumes(store, settings, tmp_path: Path) -> None:
         client = GitHubClient(settings.replace(github_api_url=gh.url), sleep=lambda s: None, max_wait=60)
         with pytest.raises(RateLimited, match="run again later"):
             refresh_stars(store, client)
-        checked = {s.repo for s in store.repos_to_check("9999", None) if s.last_checked}
+        checked = {s.repo for s in store.signals.repos_to_check("9999", None) if s.last_checked}
         assert len(checked) == 3
         gh.remaining = 100
         client = GitHubClient(settings.replace(github_api_url=gh.url), sleep=lambda s: None)
@@ -120,9 +121,9 @@ def test_trending_is_deterministic(store, settings, shared: Path) -> None:
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
     now = datetime(2026, 8, 1, tzinfo=UTC)
     recompute_trending(store, now=now)
-    first = [(p.id, r.score) for p, r in store.trending("month", limit=500)]
+    first = [(p.id, r.score) for p, r in store.trending.page("month", limit=500)]
     recompute_trending(store, now=now)
-    assert [(p.id, r.score) for p, r in store.trending("month", limit=500)] == first
+    assert [(p.id, r.score) for p, r in store.trending.page("month", limit=500)] == first
 
 
 # -- properties of the score ---------------------------------------------------------------------------

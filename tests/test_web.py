@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from papertrend.importer import import_paths
+from papertrend.ingest.importer import import_paths
 from papertrend.web.app import create_app
 
 HOSTILE = '<script>alert("title")</script><img src=x onerror=alert(1)>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import date
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,10 +17,11 @@ from rich.table import Table
 
 from .config import SETTINGS, Settings, load_settings
 from .errors import PapertrendError
+from .jobs import EmbedProgress
 from .models import ImportSummary, Paper
 from .periods import parse_date, parse_month, parse_week
 from .sources import FORMATS
-from .store import Store
+from .store import Store, open_store
 
 err = Console(stderr=True)
 out = Console()
@@ -38,8 +40,6 @@ class Context:
         return self._settings
 
     def store(self) -> Store:
-        from .jobs import open_store
-
         return open_store(self.settings)
 
 
@@ -114,16 +114,11 @@ def import_cmd(ctx: Context, paths: tuple[Path, ...], fmt: str | None, as_json: 
 
     Safe to re-run: what is already stored is found unchanged. Exits 1 when anything was rejected.
     """
-    from .importer import import_paths
+    from .jobs import import_files
 
-    store = ctx.store()
-    with _import_progress(not as_json) as (on_file, advance):
-        summary = import_paths(store, ctx.settings, list(paths), fmt, on_file=on_file, progress=advance)
-    from .jobs import recompute_trending
-
-    recompute_trending(store)  # cheap (milliseconds per thousand papers); keeps /trending current
-    if ctx.settings.embed_on_import:
-        _embed(ctx, store, quiet=as_json)
+    with _import_progress(not as_json) as (on_file, advance), _embed_progress(as_json) as embedding:
+        summary = import_files(ctx.store(), ctx.settings, list(paths), fmt, on_file=on_file, progress=advance,
+                               embed_progress=embedding)
     _print_summary(summary, as_json)
     if summary.rejected:
         sys.exit(1)
@@ -146,7 +141,7 @@ def _period(date: str | None, week: str | None, month: str | None, store: Store)
     elif month:
         period = parse_month(month)
     else:
-        period = parse_date(date or store.latest_list_date() or "1970-01-01")
+        period = parse_date(date or store.papers.latest_list_date() or "1970-01-01")
     return period.start.isoformat(), period.end.isoformat()
 
 
@@ -163,7 +158,7 @@ def papers_list(ctx: Context, date: str | None, week: str | None, month: str | N
     """Papers of a day, week or month, most upvoted first."""
     store = ctx.store()
     start, end = _period(date, week, month, store)
-    found = store.list_papers(start, end, sort=sort, limit=limit)
+    found = store.papers.in_range(start, end, sort=sort, limit=limit)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in found], indent=2, ensure_ascii=False))
         return
@@ -184,7 +179,7 @@ def papers_show(ctx: Context, paper_id: str, as_json: bool) -> None:
     """One paper with all its fields."""
     from .errors import NotFound
 
-    paper = ctx.store().get_paper(paper_id)
+    paper = ctx.store().papers.get(paper_id)
     if paper is None:
         raise NotFound(f"no paper {paper_id!r}")
     if as_json:
@@ -253,7 +248,7 @@ def db_status(ctx: Context) -> None:
     out.print(f"database: {ctx.settings.database_url}")
     out.print("pending migrations: " + (", ".join(pending) if pending else "none"))
     if not pending:
-        out.print(f"papers: {store.count_papers()}")
+        out.print(f"papers: {store.papers.count()}")
 
 
 @cli.command("runs")
@@ -262,7 +257,7 @@ def db_status(ctx: Context) -> None:
 def runs(ctx: Context, limit: int) -> None:
     """Recent import runs with their counts."""
     table = Table("id", "kind", "started", "status", "new", "updated", "unchanged", "rejected", "detail")
-    for r in ctx.store().ingest_runs(limit):
+    for r in ctx.store().runs.ingest_runs(limit):
         table.add_row(str(r.id), r.kind, r.started_at, r.status, str(r.new), str(r.updated), str(r.unchanged),
                       str(r.rejected), r.detail[:60])
     out.print(table)
@@ -271,23 +266,22 @@ def runs(ctx: Context, limit: int) -> None:
 # -- search ------------------------------------------------------------------------------------
 
 
-def _embed(ctx: Context, store: Store, quiet: bool = False) -> int:
-    from .enrich.embeddings import MODEL_ID, Embedder
-    from .jobs import embed_missing
-
-    embedder = Embedder(max_tokens=ctx.settings.embedding_max_tokens)
+@contextmanager
+def _embed_progress(quiet: bool = False) -> Iterator[EmbedProgress]:
     with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   transient=True, disable=quiet) as bar:
         task = bar.add_task("embedding", total=None)
-        return embed_missing(store, embedder, MODEL_ID, progress=lambda n: bar.advance(task, n),
-                             on_total=lambda n: bar.update(task, total=n))
+        yield EmbedProgress(on_total=lambda n: bar.update(task, total=n), advance=lambda n: bar.advance(task, n))
 
 
 @cli.command()
 @pass_ctx
 def embed(ctx: Context) -> None:
     """Compute missing or stale embeddings (safe to re-run; keeps what an interrupted run finished)."""
-    n = _embed(ctx, ctx.store())
+    from .jobs import embed as embed_papers
+
+    with _embed_progress() as embedding:
+        n = embed_papers(ctx.store(), ctx.settings, embedding)
     out.print(f"embedded {n} papers")
 
 
@@ -317,7 +311,7 @@ def search(ctx: Context, query: str, mode: str, sort: str, date_from: str | None
     filters = SearchFilters(date_from, date_to, category, has_code, min_upvotes)
     store = ctx.store()
     if show_sql:
-        sql, params = store.fulltext_sql(parse(query).match("any"), filters, CANDIDATES)
+        sql, params = store.search.fulltext_sql(parse(query).match("any"), filters, CANDIDATES)
         click.echo(sql)
         click.echo(json.dumps(params, ensure_ascii=False))
         return
@@ -348,7 +342,7 @@ def rank() -> None:
 @pass_ctx
 def rank_recompute(ctx: Context) -> None:
     """Score papers for today / week / month and store the rankings (safe to re-run)."""
-    from .jobs import recompute_trending
+    from .rank.recompute import recompute_trending
 
     sizes = recompute_trending(ctx.store())
     out.print(" · ".join(f"{w}: {n} papers ranked" for w, n in sizes.items()))
@@ -364,14 +358,14 @@ def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> Non
     from .errors import NotFound
 
     store = ctx.store()
-    paper = store.get_paper(paper_id)
+    paper = store.papers.get(paper_id)
     if paper is None:
         raise NotFound(f"no paper {paper_id!r}")
-    row = store.trending_row(window, paper_id)
+    row = store.trending.row(window, paper_id)
     if row is None:
         raise NotFound(f"{paper_id} is not ranked in the {window} window (run `papertrend rank recompute`)")
-    stars = store.star_history(paper.code_repo) if paper.code_repo else []
-    signals = store.observations(paper_id)
+    stars = store.signals.star_history(paper.code_repo) if paper.code_repo else []
+    signals = store.signals.observations(paper_id)
     if as_json:
         click.echo(json.dumps({"paper": paper_id, "window": window, "rank": row.rank, "score": row.score,
                                "parts": row.parts, "decay": row.decay, "age_days": row.age_days,
@@ -407,32 +401,24 @@ def stars() -> None:
 @pass_ctx
 def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None:
     """Fetch current star counts of every linked repository; store a snapshot each."""
-    from .enrich.github import GitHubClient
-    from .jobs import recompute_trending, refresh_stars
+    from .jobs import refresh_stars
 
-    store = ctx.store()
-    client = GitHubClient(ctx.settings)
     with Progress(TextColumn("stars"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   transient=True) as bar:
         task = bar.add_task("stars", total=None)
-        try:
-            counts = refresh_stars(store, client, min_age_hours, limit, progress=lambda n: bar.advance(task, n))
-        finally:
-            client.close()
-    recompute_trending(store)
+        counts = refresh_stars(ctx.store(), ctx.settings, min_age_hours=min_age_hours, limit=limit,
+                               progress=lambda n: bar.advance(task, n))
     out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
 
 
 # -- remote sources and the worker ----------------------------------------------------------------
 
 
-def _day(value: str | None, name: str) -> "date | None":
-    from datetime import date as _date
-
+def _day(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return _date.fromisoformat(parse_date(value).key)
+        return date.fromisoformat(parse_date(value).key)
     except PapertrendError as exc:
         raise click.BadParameter(exc.message, param_hint=name) from None
 
@@ -456,18 +442,11 @@ def _print_counts(counts: dict[str, Any]) -> None:
 @pass_ctx
 def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, until: str | None, ids: str | None) -> None:
     """arXiv query API: paged, sorted by submission date, one request every 3 s."""
-    from .jobs import ingest_arxiv, recompute_trending
-    from .sources.harvest import fetch_arxiv_ids
-    from .sources.http import PoliteClient
+    from .jobs import ingest_arxiv, ingest_arxiv_ids
 
     store = ctx.store()
     if ids:
-        client = PoliteClient(store, ctx.settings, "arxiv", ctx.settings.arxiv_min_interval)
-        try:
-            summary = fetch_arxiv_ids(store, ctx.settings, client, [i.strip() for i in ids.split(",") if i.strip()])
-        finally:
-            client.close()
-        recompute_trending(store)
+        summary = ingest_arxiv_ids(store, ctx.settings, [i.strip() for i in ids.split(",") if i.strip()])
         _print_summary(summary, False)
         sys.exit(1 if summary.rejected else 0)
     cats = [c.strip() for c in categories.split(",")] if categories else None
@@ -486,10 +465,11 @@ def ingest_oai_cmd(ctx: Context, set_spec: str, since: str, until: str | None) -
     """OAI-PMH ListRecords with resumption tokens, for backfilling a category."""
     from .jobs import ingest_oai
 
-    store = ctx.store()
+    first = _day(since, "--from")
+    if first is None:
+        raise click.BadParameter("give a day, YYYY-MM-DD", param_hint="--from")
     with _import_progress(True) as (_, advance):
-        counts = ingest_oai(store, ctx.settings, set_spec, _day(since, "--from"), _day(until, "--until"),
-                            progress=advance)
+        counts = ingest_oai(ctx.store(), ctx.settings, set_spec, first, _day(until, "--until"), progress=advance)
     _print_counts(counts)
 
 
@@ -541,7 +521,7 @@ def jobs() -> None:
 @pass_ctx
 def jobs_list(ctx: Context, job: str | None, limit: int, as_json: bool) -> None:
     """Recent job runs: start, end, status, counts, error."""
-    runs = ctx.store().job_runs(job, limit)
+    runs = ctx.store().runs.job_runs(job, limit)
     if as_json:
         click.echo(json.dumps([vars(r) for r in runs], indent=2))
         return
@@ -566,7 +546,7 @@ def digest() -> None:
 @pass_ctx
 def digest_build(ctx: Context, frequency: str, period: str) -> None:
     """Compose the period's digests into the outbox (one per subscriber and period; re-runnable)."""
-    from .jobs import build_digests
+    from .digest.build import build_digests
 
     counts = build_digests(ctx.store(), ctx.settings, frequency, period)
     out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
@@ -576,9 +556,9 @@ def digest_build(ctx: Context, frequency: str, period: str) -> None:
 @pass_ctx
 def digest_send(ctx: Context) -> None:
     """Deliver due outbox messages (SMTP, or the local outbox when smtp_host is empty)."""
-    from .jobs import send_digests
+    from .digest.mailer import deliver
 
-    counts = send_digests(ctx.store(), ctx.settings)
+    counts = deliver(ctx.store(), ctx.settings)
     out.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
 
 
@@ -622,24 +602,16 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 @pass_ctx
 def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> None:
     """Load the bundled demo corpus (once) and serve it."""
-    from .jobs import load_demo
+    from .jobs import prepare_demo
 
     store = ctx.store()
-    with _import_progress(True) as (on_file, advance):
-        summary = load_demo(store, ctx.settings, progress=advance)
+    with _import_progress(True) as (_, advance), _embed_progress() as embedding:
+        summary = prepare_demo(store, ctx.settings, progress=advance, embed_progress=embedding)
     if summary is None:
         out.print(f"demo corpus already loaded in {ctx.settings.database_url}")
     else:
         _print_summary(summary, False)
-    from .enrich.embeddings import MODEL_ID
-    from .jobs import demo_corpus_dir, load_vectors_file, recompute_trending
-
-    recompute_trending(store)
-    vectors = demo_corpus_dir() / "vectors.npz"
-    if vectors.exists():
-        load_vectors_file(store, vectors, MODEL_ID)
-    _embed(ctx, store)
-    out.print(f"{store.count_papers()} papers, latest day {store.latest_list_date()}")
+    out.print(f"{store.papers.count()} papers, latest day {store.papers.latest_list_date()}")
     if no_serve:
         out.print("look at them with: papertrend papers list   or   papertrend serve")
         return

@@ -38,64 +38,64 @@ class Setting:
     type: type = str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("database_url", "sqlite:///var/papertrend.db",
-            "Where papers live: sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"),
-    Setting("environment", "development",
-            "development or production; production refuses the default secret_key"),
-    Setting("secret_key", Secret(DEV_SECRET), "Signs links in emails and forms", Secret),
-    Setting("host", "127.0.0.1", "Address `papertrend serve` listens on"),
-    Setting("port", 8000, "Port `papertrend serve` listens on", int),
-    Setting("workers", 1, "Web worker processes for `papertrend serve`", int),
-    Setting("base_url", "http://127.0.0.1:8000", "Public address of the site, used in links in mail and feeds"),
-    Setting("site_name", "papertrend", "Name shown in page headers and mail"),
-    Setting("page_size", 50, "Papers per list page", int),
-    Setting("import_batch_size", 2000, "Records written per transaction while importing", int),
-    Setting("max_abstract_chars", 100_000, "Longer abstracts are rejected at import", int),
-    Setting("embed_on_import", True, "Compute embeddings for new papers when importing (else run `papertrend embed`)", bool),
-    Setting("embedding_max_tokens", 128, "Word pieces of title + abstract the embedding model reads", int),
-    Setting("search_vector_weight", 0.1, "Weight of meaning (vectors) against words (bm25) in hybrid search", float),
-    Setting("vector_index", "exact", "exact (numpy, best up to ~100k papers) or hnsw (faiss, approximate, for large corpora)"),
-    Setting("search_lexical_pivot", 0.0, "Best bm25 score below which a query counts as weak in words and meaning takes over (0: off)", float),
-    Setting("github_api_url", "https://api.github.com", "GitHub REST API base URL (tests and mirrors point it elsewhere)"),
-    Setting("github_token", Secret(""), "Optional GitHub token for star refreshes", Secret),
-    Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv query API URL"),
-    Setting("oai_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH base URL"),
-    Setting("hf_endpoint", "https://huggingface.co", "Hugging Face Hub endpoint for daily papers"),
-    Setting("arxiv_categories", "cs.LG,cs.CL,cs.CV,cs.AI", "arXiv categories the worker ingests (comma-separated)"),
-    Setting("arxiv_min_interval", 3.0, "Seconds between requests to arXiv, across all processes (arXiv's terms: 3)", float),
-    Setting("hf_min_interval", 1.0, "Seconds between requests to the Hugging Face endpoint", float),
-    Setting("schedule_arxiv", "0 1 * * 1-5", "Cron (UTC) for arXiv ingestion: after arXiv's daily announcement"),
-    Setting("schedule_hf", "0 */4 * * *", "Cron (UTC) for Hugging Face daily papers"),
-    Setting("schedule_stars", "0 3 * * *", "Cron (UTC) for the GitHub star refresh"),
-    Setting("schedule_trending", "*/30 * * * *", "Cron (UTC) for the trending recompute"),
-    Setting("contact_email", "", "Contact address sent in the User-Agent to arXiv and GitHub"),
-    Setting("smtp_host", "", "SMTP server; empty writes mail to the local outbox shown at /outbox"),
-    Setting("smtp_port", 25, "SMTP port", int),
-    Setting("smtp_security", "none", "none, starttls or tls"),
-    Setting("smtp_user", "", "SMTP user name"),
-    Setting("smtp_password", Secret(""), "SMTP password", Secret),
-    Setting("mail_from", "papertrend <papertrend@localhost>", "From address of digests"),
-    Setting("mail_rate", 20.0, "Messages per second at most", float),
-    Setting("mail_lease_seconds", 300.0, "How long a sender holds claimed outbox rows before another may take them", float),
-    Setting("digest_max_papers", 10, "Papers in one digest at most", int),
-    Setting("bounce_limit", 3, "Hard bounces (5xx) after which an address is suppressed", int),
-    Setting("schedule_digest", "0 7 * * *", "Cron (UTC) for building and sending digests (weekly ones on Mondays)"),
-)
-
-_BY_NAME = {s.name: s for s in SETTINGS}
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
-def _frozen_settings_class() -> type:
-    fields = [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS]
-    return dataclasses.make_dataclass("Settings", fields, frozen=True)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The effective configuration: every setting, declared once with its default and help.
+    Build it with :func:`load_settings` or ``Settings(**values)``."""
 
-
-_SettingsBase: Any = _frozen_settings_class()
-
-
-class Settings(_SettingsBase):  # type: ignore[misc]
-    """The effective configuration. Build it with :func:`load_settings` or ``Settings(**values)``."""
+    database_url: str = _setting("sqlite:///var/papertrend.db",
+                         "Where papers live: sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
+    environment: str = _setting("development", "development or production; production refuses the default secret_key")
+    secret_key: Secret = _setting(Secret(DEV_SECRET), "Signs links in emails and forms")
+    host: str = _setting("127.0.0.1", "Address `papertrend serve` listens on")
+    port: int = _setting(8000, "Port `papertrend serve` listens on")
+    workers: int = _setting(1, "Web worker processes for `papertrend serve`")
+    base_url: str = _setting("http://127.0.0.1:8000", "Public address of the site, used in links in mail and feeds")
+    site_name: str = _setting("papertrend", "Name shown in page headers and mail")
+    page_size: int = _setting(50, "Papers per list page")
+    import_batch_size: int = _setting(2000, "Records written per transaction while importing")
+    max_abstract_chars: int = _setting(100000, "Longer abstracts are rejected at import")
+    embed_on_import: bool = _setting(True,
+                         "Compute embeddings for new papers when importing (else run `papertrend embed`)")
+    embedding_max_tokens: int = _setting(128, "Word pieces of title + abstract the embedding model reads")
+    search_vector_weight: float = _setting(0.1, "Weight of meaning (vectors) against words (bm25) in hybrid search")
+    vector_index: str = _setting("exact",
+                         "exact (numpy, best up to ~100k papers) or hnsw (faiss, approximate, for large corpora)")
+    search_lexical_pivot: float = _setting(0.0,
+        "Best bm25 score below which a query counts as weak in words and meaning takes over (0: off)")
+    github_api_url: str = _setting("https://api.github.com",
+                         "GitHub REST API base URL (tests and mirrors point it elsewhere)")
+    github_token: Secret = _setting(Secret(""), "Optional GitHub token for star refreshes")
+    arxiv_api_url: str = _setting("https://export.arxiv.org/api/query", "arXiv query API URL")
+    oai_url: str = _setting("https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH base URL")
+    hf_endpoint: str = _setting("https://huggingface.co", "Hugging Face Hub endpoint for daily papers")
+    arxiv_categories: str = _setting("cs.LG,cs.CL,cs.CV,cs.AI",
+                         "arXiv categories the worker ingests (comma-separated)")
+    arxiv_min_interval: float = _setting(3.0,
+                         "Seconds between requests to arXiv, across all processes (arXiv's terms: 3)")
+    hf_min_interval: float = _setting(1.0, "Seconds between requests to the Hugging Face endpoint")
+    schedule_arxiv: str = _setting("0 1 * * 1-5", "Cron (UTC) for arXiv ingestion: after arXiv's daily announcement")
+    schedule_hf: str = _setting("0 */4 * * *", "Cron (UTC) for Hugging Face daily papers")
+    schedule_stars: str = _setting("0 3 * * *", "Cron (UTC) for the GitHub star refresh")
+    schedule_trending: str = _setting("*/30 * * * *", "Cron (UTC) for the trending recompute")
+    contact_email: str = _setting("", "Contact address sent in the User-Agent to arXiv and GitHub")
+    smtp_host: str = _setting("", "SMTP server; empty writes mail to the local outbox shown at /outbox")
+    smtp_port: int = _setting(25, "SMTP port")
+    smtp_security: str = _setting("none", "none, starttls or tls")
+    smtp_user: str = _setting("", "SMTP user name")
+    smtp_password: Secret = _setting(Secret(""), "SMTP password")
+    mail_from: str = _setting("papertrend <papertrend@localhost>", "From address of digests")
+    mail_rate: float = _setting(20.0, "Messages per second at most")
+    mail_lease_seconds: float = _setting(300.0,
+                         "How long a sender holds claimed outbox rows before another may take them")
+    digest_max_papers: int = _setting(10, "Papers in one digest at most")
+    bounce_limit: int = _setting(3, "Hard bounces (5xx) after which an address is suppressed")
+    schedule_digest: str = _setting("0 7 * * *",
+                         "Cron (UTC) for building and sending digests (weekly ones on Mondays)")
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
@@ -120,6 +120,14 @@ class Settings(_SettingsBase):  # type: ignore[misc]
             return None
         path = url[len("sqlite:///"):]
         return Path(path) if path and path != ":memory:" else None
+
+
+_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "Secret": Secret}
+# The registry `config show`, the README and tests/test_config.py read: derived from Settings.
+SETTINGS: tuple[Setting, ...] = tuple(Setting(f.name, f.default, f.metadata["help"], _TYPES[str(f.type)])
+                                      for f in dataclasses.fields(Settings))
+
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def _coerce(name: str, value: Any) -> Any:

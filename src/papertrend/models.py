@@ -19,13 +19,109 @@ class Author:
         return out
 
 
+# -- a paper's fields, declared once ------------------------------------------------------------
+#
+# ``Paper`` below is the one declaration of what a paper has. Each field carries how it is merged
+# (``role``) and how it is stored (``kind``); the papers table (store/schema.py), the row <->
+# Paper conversion (store/papers.py), the importer's merge (ingest/importer.py) and the JSON
+# (``Paper.to_json``) are derived from it, and tests/test_model.py checks that ``PaperRecord``
+# and the migrated database agree with it. Adding a field: see ARCHITECTURE.md.
+
+ROLES = ("key", "version", "metadata", "daily", "signal", "derived")
+"""How the importer merges a field:
+
+- ``metadata``: describes the paper; the most trusted source wins (arXiv over aggregators), a
+  newer version updates it, ties keep what is stored.
+- ``daily``: what a daily list says about it (submitter, summary, code); the newest observation wins.
+- ``signal``: a count observed at a time (upvotes, comments, stars); the newest observation wins.
+- ``derived``: computed when stored, never given by a source.
+"""
+
+KINDS = ("id", "text", "date", "int", "json")
+
+
+def _f(role: str, kind: str, default: Any = None, factory: Any = None) -> Any:
+    meta = {"role": role, "kind": kind}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_REQUIRED = dataclasses.MISSING
+
+
+@dataclass
+class Paper:
+    """A paper as the store knows it, merged from every source."""
+
+    id: str = _f("key", "id", _REQUIRED)
+    title: str = _f("metadata", "text", _REQUIRED)
+    abstract: str = _f("metadata", "text", "")
+    authors: list[Author] = _f("metadata", "json", factory=list)
+    version: int | None = _f("version", "int")
+    categories: list[str] = _f("metadata", "json", factory=list)
+    comment: str | None = _f("metadata", "text")
+    doi: str | None = _f("metadata", "text")
+    journal_ref: str | None = _f("metadata", "text")
+    published: str | None = _f("metadata", "date")     # ISO date
+    updated: str | None = _f("metadata", "date")
+    abs_url: str | None = _f("metadata", "text")
+    pdf_url: str | None = _f("metadata", "text")
+    project_page: str | None = _f("daily", "text")
+    code_url: str | None = _f("daily", "text")
+    daily_date: str | None = _f("daily", "date")       # the day it was on the Hugging Face daily list
+    list_date: str | None = _f("derived", "date")      # the day lists show it on: daily_date or published
+    submitter: str | None = _f("daily", "text")
+    organization: str | None = _f("daily", "text")
+    ai_summary: str | None = _f("daily", "text")
+    ai_keywords: list[str] = _f("daily", "json", factory=list)
+    upvotes: int = _f("signal", "int", 0)
+    num_comments: int = _f("signal", "int", 0)
+    github_stars: int | None = _f("signal", "int")
+
+    @property
+    def is_arxiv(self) -> bool:
+        return not self.id.startswith("pt-")
+
+    @property
+    def code_repo(self) -> str | None:
+        """``owner/name`` for a GitHub code link."""
+        if not self.code_url:
+            return None
+        prefix = "https://github.com/"
+        return self.code_url[len(prefix):] if self.code_url.startswith(prefix) else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in PAPER_FIELDS}
+        data["authors"] = [a.to_json() for a in self.authors]
+        data["categories"] = list(self.categories)
+        data["ai_keywords"] = list(self.ai_keywords)
+        return data
+
+
+PAPER_FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Paper)
+
+
+def paper_fields(*roles: str, kind: str | None = None) -> tuple[str, ...]:
+    """Names of the paper's fields with one of ``roles`` (any role when none is given) and,
+    when given, of storage ``kind``."""
+    return tuple(f.name for f in PAPER_FIELDS
+                 if (not roles or f.metadata["role"] in roles) and (kind is None or f.metadata["kind"] == kind))
+
+
+def field_kind(name: str) -> str:
+    return str(next(f.metadata["kind"] for f in PAPER_FIELDS if f.name == name))
+
+
 @dataclass
 class PaperRecord:
     """One paper as one source describes it: what parsers return and the importer stores.
 
-    Every field but ``source``, ``where`` and ``title`` may be missing: sources differ.
-    ``id`` is None when the source has no identifier (a pasted listing); the importer then
-    matches the title against known papers or gives it a local id.
+    Its paper fields are ``Paper``'s that a source can give (every role but ``key`` and
+    ``derived``); a test checks that they match. Every field but ``source``, ``where`` and
+    ``title`` may be missing: sources differ. ``id`` is None when the source has no identifier
+    (a pasted listing); the importer then matches the title against known papers or gives it a
+    local id.
     """
 
     source: str
@@ -45,7 +141,7 @@ class PaperRecord:
     pdf_url: str | None = None
     project_page: str | None = None
     code_url: str | None = None
-    daily_date: str | None = None     # date it was on the Hugging Face daily list
+    daily_date: str | None = None
     submitter: str | None = None
     organization: str | None = None
     ai_summary: str | None = None
@@ -58,53 +154,7 @@ class PaperRecord:
     raw: dict[str, Any] | None = None  # the source's own record, kept for provenance
 
 
-@dataclass
-class Paper:
-    """A paper as the store knows it, merged from every source."""
-
-    id: str
-    title: str
-    abstract: str = ""
-    authors: list[Author] = field(default_factory=list)
-    version: int | None = None
-    categories: list[str] = field(default_factory=list)
-    comment: str | None = None
-    doi: str | None = None
-    journal_ref: str | None = None
-    published: str | None = None
-    updated: str | None = None
-    abs_url: str | None = None
-    pdf_url: str | None = None
-    project_page: str | None = None
-    code_url: str | None = None
-    daily_date: str | None = None
-    list_date: str | None = None
-    submitter: str | None = None
-    organization: str | None = None
-    ai_summary: str | None = None
-    ai_keywords: list[str] = field(default_factory=list)
-    upvotes: int = 0
-    num_comments: int = 0
-    github_stars: int | None = None
-    trending_score: float | None = None
-    trending_reason: str | None = None
-
-    @property
-    def is_arxiv(self) -> bool:
-        return not self.id.startswith("pt-")
-
-    @property
-    def code_repo(self) -> str | None:
-        """``owner/name`` for a GitHub code link."""
-        if not self.code_url:
-            return None
-        prefix = "https://github.com/"
-        return self.code_url[len(prefix):] if self.code_url.startswith(prefix) else None
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["authors"] = [a.to_json() for a in self.authors]
-        return data
+RECORD_ONLY_FIELDS = ("source", "where", "observed_at", "raw")
 
 
 @dataclass

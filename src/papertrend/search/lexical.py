@@ -141,7 +141,7 @@ class LexicalIndex:
         if not self._lock.acquire(blocking=wait):
             return 0
         try:
-            if self.store.text_log_top() <= self.seq:
+            if self.store.search.text_log_top() <= self.seq:
                 self._ready = True
                 return 0
             old = self._state
@@ -152,7 +152,7 @@ class LexicalIndex:
             lengths = array("f")  # and its length in tokens
             first = len(old.rowid)
             changed = 0
-            while rows := self.store.text_changes_after(self.seq, self.CHUNK):
+            while rows := self.store.search.text_changes_after(self.seq, self.CHUNK):
                 latest = {r[1]: r[2] for r in rows}  # a paper changed twice in a chunk: its last text
                 top_rowid = max(latest)
                 if top_rowid >= len(doc_of):

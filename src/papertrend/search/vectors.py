@@ -37,13 +37,13 @@ class VectorIndex:
     def refresh(self) -> int:
         """Load vectors stored since the last refresh; returns how many arrived."""
         with self._lock:
-            if self.store.vector_top_seq() <= self.seq:
+            if self.store.vectors.top_seq() <= self.seq:
                 return 0  # the common case, checked on every search: one index lookup
-            count, _ = self.store.vector_count(self.model)
+            count, _ = self.store.vectors.count(self.model)
             self._reserve(count)
             arrived = 0
             while True:
-                rows = self.store.vectors_after(self.model, self.seq, self.CHUNK)
+                rows = self.store.vectors.after(self.model, self.seq, self.CHUNK)
                 if not rows:
                     break
                 new_ids, new_vecs = [], []

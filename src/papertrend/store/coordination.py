@@ -1,56 +1,67 @@
-"""SQL that coordinates processes: shared rate limits, job leases and runs, harvest cursors."""
+"""Coordinating processes: shared rate limits (politeness slots), job leases, harvest cursors."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
 from . import schema as t
+from .base import SubStore, utcnow
 
 
-def take_slot(conn: Connection, name: str, now: float, hold: float, holder: str) -> float:
-    """Claim the right to start a request now; returns 0 on success, else seconds to wait.
+class CoordinationStore(SubStore):
+    """``store.coordination``. Each method is one write transaction, so two processes that race
+    for a slot or a lease are serialised by the database (SQLite: BEGIN IMMEDIATE)."""
 
-    The slot is held (``next_at`` pushed ``hold`` seconds ahead) until :func:`release_slot`,
-    so a second process cannot open a connection while the first one's request runs.
-    """
-    row = conn.execute(select(t.rate_limits.c.next_at).where(t.rate_limits.c.name == name)).first()
-    if row is None:
-        conn.execute(t.rate_limits.insert().values(name=name, next_at=now + hold, holder=holder))
-        return 0.0
-    if row.next_at > now:
-        return row.next_at - now
-    conn.execute(update(t.rate_limits).where(t.rate_limits.c.name == name).values(next_at=now + hold, holder=holder))
-    return 0.0
+    def take_slot(self, name: str, now: float, hold: float, holder: str) -> float:
+        """Claim the right to start a request now; returns 0 on success, else seconds to wait.
 
+        The slot is held (``next_at`` pushed ``hold`` seconds ahead) until :meth:`release_slot`,
+        so a second process cannot open a connection while the first one's request runs.
+        """
+        with self._write() as conn:
+            row = conn.execute(select(t.rate_limits.c.next_at).where(t.rate_limits.c.name == name)).first()
+            if row is None:
+                conn.execute(t.rate_limits.insert().values(name=name, next_at=now + hold, holder=holder))
+                return 0.0
+            if row.next_at > now:
+                return float(row.next_at - now)
+            conn.execute(update(t.rate_limits).where(t.rate_limits.c.name == name)
+                         .values(next_at=now + hold, holder=holder))
+            return 0.0
 
-def release_slot(conn: Connection, name: str, next_at: float) -> None:
-    conn.execute(update(t.rate_limits).where(t.rate_limits.c.name == name).values(next_at=next_at, holder=None))
+    def release_slot(self, name: str, next_at: float) -> None:
+        with self._write() as conn:
+            conn.execute(update(t.rate_limits).where(t.rate_limits.c.name == name)
+                         .values(next_at=next_at, holder=None))
 
+    def get_cursor(self, name: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.ingest_cursors.c.value).where(t.ingest_cursors.c.name == name)).first()
+        return json.loads(row.value) if row else None
 
-def get_cursor(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = conn.execute(select(t.ingest_cursors.c.value).where(t.ingest_cursors.c.name == name)).first()
-    return json.loads(row.value) if row else None
+    def set_cursor(self, name: str, value: dict[str, Any] | None) -> None:
+        """Save (or, with None, forget) where a harvest resumes."""
+        with self._write() as conn:
+            conn.execute(t.ingest_cursors.delete().where(t.ingest_cursors.c.name == name))
+            if value is not None:
+                conn.execute(t.ingest_cursors.insert().values(name=name, value=json.dumps(value),
+                                                              updated_at=utcnow()))
 
+    def take_job_lock(self, job: str, holder: str, now: float, lease: float) -> bool:
+        """Hold ``job`` for ``lease`` seconds unless another live holder has it."""
+        with self._write() as conn:
+            row = conn.execute(select(t.job_locks).where(t.job_locks.c.job == job)).first()
+            if row is None:
+                conn.execute(t.job_locks.insert().values(job=job, holder=holder, until=now + lease))
+                return True
+            if row.until > now and row.holder != holder:
+                return False
+            conn.execute(update(t.job_locks).where(t.job_locks.c.job == job).values(holder=holder, until=now + lease))
+            return True
 
-def set_cursor(conn: Connection, name: str, value: dict[str, Any] | None, now: str) -> None:
-    conn.execute(t.ingest_cursors.delete().where(t.ingest_cursors.c.name == name))
-    if value is not None:
-        conn.execute(t.ingest_cursors.insert().values(name=name, value=json.dumps(value), updated_at=now))
-
-
-def take_job_lock(conn: Connection, job: str, holder: str, now: float, lease: float) -> bool:
-    row = conn.execute(select(t.job_locks).where(t.job_locks.c.job == job)).first()
-    if row is None:
-        conn.execute(t.job_locks.insert().values(job=job, holder=holder, until=now + lease))
-        return True
-    if row.until > now and row.holder != holder:
-        return False
-    conn.execute(update(t.job_locks).where(t.job_locks.c.job == job).values(holder=holder, until=now + lease))
-    return True
-
-
-def release_job_lock(conn: Connection, job: str, holder: str) -> None:
-    conn.execute(t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder))
+    def release_job_lock(self, job: str, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute(t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder))

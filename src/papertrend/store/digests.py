@@ -1,6 +1,6 @@
 """SQL for subscribers, the once-only record of sent papers, the outbox and abuse limits.
 
-Used as ``store.digests``. Claiming outbox rows is a lease taken inside a write transaction
+Claiming outbox rows is a lease taken inside a write transaction
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED), so two senders never
 take the same row; a row whose sender died comes back when its lease expires.
 """
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
 from . import schema as t
+from .base import SubStore
 from .batching import chunks
-
-if TYPE_CHECKING:
-    from . import Store
 
 
 def _subscriber(r: Any) -> Subscriber:
@@ -36,9 +34,8 @@ def _message(r: Any) -> OutboxMessage:
                          created_at=r.created_at, sent_at=r.sent_at)
 
 
-class DigestTables:
-    def __init__(self, store: "Store") -> None:
-        self.store = store
+class DigestStore(SubStore):
+    """``store.digests``."""
 
     # -- subscribers ---------------------------------------------------------------------------
 
@@ -48,7 +45,7 @@ class DigestTables:
         (new, still pending, or unsubscribed and asking again)."""
         values = {"frequency": frequency, "topics_json": json.dumps(topics), "authors_json": json.dumps(authors),
                   "categories_json": json.dumps(categories)}
-        with self.store.write() as conn:
+        with self._write() as conn:
             row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
             if row is None:
                 conn.execute(insert(t.subscribers).values(email=email, status="pending", created_at=now,
@@ -63,7 +60,7 @@ class DigestTables:
             return _subscriber(row), False  # confirmed or suppressed: nothing is sent
 
     def get(self, subscriber_id: int) -> Subscriber | None:
-        with self.store.read() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.subscribers).where(t.subscribers.c.id == subscriber_id)).first()
         return _subscriber(row) if row else None
 
@@ -73,12 +70,12 @@ class DigestTables:
             values["confirmed_at"], values["expires_at"] = now, None
         if status == "unsubscribed":
             values["unsubscribed_at"] = now
-        with self.store.write() as conn:
+        with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(values))
 
     def update_preferences(self, subscriber_id: int, frequency: str, topics: list[str], authors: list[str],
                            categories: list[str], paused: bool) -> None:
-        with self.store.write() as conn:
+        with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
                 frequency=frequency, topics_json=json.dumps(topics), authors_json=json.dumps(authors),
                 categories_json=json.dumps(categories), paused=paused))
@@ -86,24 +83,24 @@ class DigestTables:
     def confirmed(self, frequency: str) -> list[Subscriber]:
         query = select(t.subscribers).where(t.subscribers.c.status == "confirmed", t.subscribers.c.paused.is_(False),
                                             t.subscribers.c.frequency == frequency).order_by(t.subscribers.c.id)
-        with self.store.read() as conn:
+        with self._read() as conn:
             return [_subscriber(r) for r in conn.execute(query)]
 
     def expire_pending(self, now: str) -> int:
         """Unconfirmed addresses expire: forgotten entirely."""
-        with self.store.write() as conn:
+        with self._write() as conn:
             return conn.execute(delete(t.subscribers).where(t.subscribers.c.status == "pending",
                                                             t.subscribers.c.expires_at < now)).rowcount
 
     def counts_by_status(self) -> dict[str, int]:
-        with self.store.read() as conn:
+        with self._read() as conn:
             return dict(conn.execute(select(t.subscribers.c.status, func.count()).group_by(t.subscribers.c.status)).all())
 
     # -- the once-only rule --------------------------------------------------------------------
 
     def sent_paper_ids(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
         out: dict[int, set[str]] = {i: set() for i in subscriber_ids}
-        with self.store.read() as conn:
+        with self._read() as conn:
             for chunk in chunks(subscriber_ids):
                 for sid, pid in conn.execute(select(t.sent_papers.c.subscriber_id, t.sent_papers.c.paper_id)
                                              .where(t.sent_papers.c.subscriber_id.in_(chunk))):
@@ -118,7 +115,7 @@ class DigestTables:
         idempotent."""
         if not rows:
             return 0
-        with self.store.write() as conn:
+        with self._write() as conn:
             keys = {(r["subscriber_id"], r["kind"], r["period"]) for r in rows}
             existing = {(a, b, c) for a, b, c in conn.execute(
                 select(t.outbox.c.subscriber_id, t.outbox.c.kind, t.outbox.c.period).where(
@@ -141,7 +138,7 @@ class DigestTables:
                 return None
         except IntegrityError:
             return None
-        with self.store.read() as conn:
+        with self._read() as conn:
             return conn.execute(select(t.outbox.c.id).where(t.outbox.c.message_id == row["message_id"])).scalar_one()
 
     def claim(self, now: float, lease: float, limit: int, only_id: int | None = None) -> list[OutboxMessage]:
@@ -150,7 +147,7 @@ class DigestTables:
         due = or_(t.outbox.c.status == "pending",
                   and_(t.outbox.c.status == "retrying", t.outbox.c.next_attempt_at <= now),
                   and_(t.outbox.c.status == "sending", t.outbox.c.lease_until < now))
-        with self.store.write() as conn:
+        with self._write() as conn:
             query = select(t.outbox).where(due).order_by(t.outbox.c.id).limit(limit)
             if only_id is not None:
                 query = query.where(t.outbox.c.id == only_id)
@@ -173,12 +170,12 @@ class DigestTables:
             values["next_attempt_at"] = next_attempt_at
         if transport:
             values["transport"] = transport
-        with self.store.write() as conn:
+        with self._write() as conn:
             conn.execute(update(t.outbox).where(t.outbox.c.id == message_id).values(values))
 
     def record_hard_bounce(self, subscriber_id: int, limit: int) -> bool:
         """Count a hard bounce; True when the address is now suppressed."""
-        with self.store.write() as conn:
+        with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
                 hard_bounces=t.subscribers.c.hard_bounces + 1))
             n = conn.execute(select(t.subscribers.c.hard_bounces).where(t.subscribers.c.id == subscriber_id)).scalar_one()
@@ -188,18 +185,18 @@ class DigestTables:
         return False
 
     def outbox_counts(self) -> dict[str, int]:
-        with self.store.read() as conn:
+        with self._read() as conn:
             return dict(conn.execute(select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)).all())
 
     def messages(self, limit: int = 100, subscriber_id: int | None = None) -> list[OutboxMessage]:
         query = select(t.outbox).order_by(t.outbox.c.id.desc()).limit(limit)
         if subscriber_id is not None:
             query = query.where(t.outbox.c.subscriber_id == subscriber_id)
-        with self.store.read() as conn:
+        with self._read() as conn:
             return [_message(r) for r in conn.execute(query)]
 
     def message(self, message_id: int) -> OutboxMessage | None:
-        with self.store.read() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.outbox).where(t.outbox.c.id == message_id)).first()
         return _message(row) if row else None
 
@@ -207,7 +204,7 @@ class DigestTables:
 
     def hit(self, key: str, now: float, window: float, limit: int) -> bool:
         """Record an attempt under ``key``; False when ``limit`` attempts in ``window`` s are exceeded."""
-        with self.store.write() as conn:
+        with self._write() as conn:
             conn.execute(delete(t.rate_events).where(t.rate_events.c.at < now - 86400 * 2))
             n = conn.execute(select(func.count()).select_from(t.rate_events).where(
                 t.rate_events.c.key == key, t.rate_events.c.at >= now - window)).scalar_one()

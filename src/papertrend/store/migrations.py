@@ -10,26 +10,153 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, inspect, select)
+from sqlalchemy.engine import Connection
 
-from . import schema
+# Migrations carry their own DDL, as Alembic's and sqlite-utils' do: each one declares the
+# tables it creates as they were when it shipped, in a MetaData of its own. Nothing here imports
+# schema.py, so changing today's table objects can never change what an old migration does.
 
 Migration = tuple[str, Callable[[Connection], None]]
 
 
-def _initial(conn: Connection) -> None:
-    for table in (schema.papers, schema.paper_categories, schema.paper_signals, schema.repo_stars,
-                  schema.paper_sources, schema.ingest_runs):
+def _create(conn: Connection, *tables: Table) -> None:
+    for table in tables:
         table.create(conn, checkfirst=True)
 
 
+def _initial(conn: Connection) -> None:
+    m = MetaData()
+    papers = Table(
+        "papers", m,
+        Column("id", String(64), primary_key=True),
+        Column("version", Integer),
+        Column("title", Text, nullable=False),
+        Column("title_key", Text, nullable=False),
+        Column("abstract", Text, nullable=False, default=""),
+        Column("authors_json", Text, nullable=False, default="[]"),
+        Column("categories_json", Text, nullable=False, default="[]"),
+        Column("primary_category", String(40)),
+        Column("comment", Text),
+        Column("doi", Text),
+        Column("journal_ref", Text),
+        Column("published", String(10)),
+        Column("updated", String(10)),
+        Column("abs_url", Text),
+        Column("pdf_url", Text),
+        Column("project_page", Text),
+        Column("code_url", Text),
+        Column("daily_date", String(10)),
+        Column("list_date", String(10)),
+        Column("submitter", Text),
+        Column("organization", Text),
+        Column("ai_summary", Text),
+        Column("ai_keywords_json", Text, nullable=False, default="[]"),
+        Column("metadata_source", String(20)),
+        Column("upvotes", Integer, nullable=False, default=0),
+        Column("num_comments", Integer, nullable=False, default=0),
+        Column("github_stars", Integer),
+        Column("signals_observed_at", String(40)),
+        Column("trending_score", Float),
+        Column("trending_reason", Text),
+        Column("first_seen", String(40), nullable=False),
+        Column("last_changed", String(40), nullable=False),
+        Index("ix_papers_list_date_upvotes", "list_date", "upvotes"),
+        Index("ix_papers_title_key", "title_key"),
+        Index("ix_papers_published", "published"),
+    )
+    categories = Table(
+        "paper_categories", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("category", String(40), nullable=False),
+        Column("position", Integer, nullable=False),
+        PrimaryKeyConstraint("paper_id", "category"),
+        Index("ix_paper_categories_category", "category"),
+    )
+    signals = Table(
+        "paper_signals", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("source", String(40), nullable=False),
+        Column("observed_at", String(40), nullable=False),
+        Column("upvotes", Integer),
+        Column("num_comments", Integer),
+        PrimaryKeyConstraint("paper_id", "source", "observed_at"),
+    )
+    stars = Table(
+        "repo_stars", m,
+        Column("repo", String(300), nullable=False),
+        Column("observed_at", String(40), nullable=False),
+        Column("stars", Integer, nullable=False),
+        Column("source", String(40), nullable=False),
+        PrimaryKeyConstraint("repo", "observed_at", "source"),
+    )
+    sources = Table(
+        "paper_sources", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("source", String(40), nullable=False),
+        Column("ref", Text, nullable=False),
+        Column("first_run_id", Integer),
+        Column("first_seen", String(40), nullable=False),
+        Column("raw_json", Text),
+        PrimaryKeyConstraint("paper_id", "source", "ref"),
+    )
+    runs = Table(
+        "ingest_runs", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(40), nullable=False),
+        Column("detail", Text, nullable=False, default=""),
+        Column("started_at", String(40), nullable=False),
+        Column("finished_at", String(40)),
+        Column("status", String(20), nullable=False, default="running"),
+        Column("new", Integer, nullable=False, default=0),
+        Column("updated", Integer, nullable=False, default=0),
+        Column("unchanged", Integer, nullable=False, default=0),
+        Column("rejected", Integer, nullable=False, default=0),
+        Column("errors", Text, nullable=False, default=""),
+    )
+    _create(conn, papers, categories, signals, stars, sources, runs)
+
+
 def _trending(conn: Connection) -> None:
-    schema.repos.create(conn, checkfirst=True)
-    schema.trending.create(conn, checkfirst=True)
-    # Repositories already linked by papers start out as never checked.
+    m = MetaData()
+    repos = Table(
+        "repos", m,
+        Column("repo", String(300), primary_key=True),
+        Column("etag", Text),
+        Column("stars", Integer),
+        Column("status", String(20), nullable=False, default="new"),
+        Column("last_checked", String(40)),
+        Column("error", Text),
+    )
+    Table("papers", m, Column("id", String(64), primary_key=True))  # for the foreign key only
+    trending = Table(
+        "trending", m,
+        Column("window", String(10), nullable=False),
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("rank", Integer, nullable=False),
+        Column("score", Float, nullable=False),
+        Column("velocity_part", Float, nullable=False),
+        Column("stars_part", Float, nullable=False),
+        Column("upvotes_part", Float, nullable=False),
+        Column("comments_part", Float, nullable=False),
+        Column("decay", Float, nullable=False),
+        Column("stars_gained", Integer),
+        Column("gain_days", Float),
+        Column("age_days", Float, nullable=False),
+        Column("anchor", String(40), nullable=False),
+        Column("computed_at", String(40), nullable=False),
+        Column("reason", Text, nullable=False),
+        PrimaryKeyConstraint("window", "paper_id"),
+        Index("ix_trending_window_rank", "window", "rank"),
+    )
+    _create(conn, repos, trending)
+    # Repositories already linked by papers start out as never checked. (%% is a literal % for
+    # drivers that use the format paramstyle.)
+    like = "'https://github.com/%%'" if conn.dialect.paramstyle in ("format", "pyformat") else "'https://github.com/%'"
     conn.exec_driver_sql(
         "INSERT INTO repos (repo, status) SELECT DISTINCT lower(substr(code_url, 20)), 'new' FROM papers "
-        "WHERE code_url LIKE 'https://github.com/%'")
+        f"WHERE code_url LIKE {like}")
 
 
 FTS_COLUMNS = "paper_id UNINDEXED, title, abstract, authors, keywords"
@@ -40,7 +167,17 @@ _FTS_VALUES = ("new.id, new.title, new.abstract, "
 
 
 def _search(conn: Connection) -> None:
-    schema.paper_vectors.create(conn, checkfirst=True)
+    m = MetaData()
+    Table("papers", m, Column("id", String(64), primary_key=True))  # for the foreign key only
+    vectors = Table(
+        "paper_vectors", m,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, unique=True),
+        Column("model", String(60), nullable=False),
+        Column("text_hash", String(16), nullable=False),
+        Column("vector", LargeBinary, nullable=False),
+    )
+    _create(conn, vectors)
     if conn.dialect.name != "sqlite":
         return  # PostgreSQL gets its own full-text index in a later migration
     # The FTS table keeps its own copy of the text; triggers keep it in step with papers.
@@ -61,17 +198,103 @@ def _search(conn: Connection) -> None:
 
 
 def _worker(conn: Connection) -> None:
-    for table in (schema.rate_limits, schema.ingest_cursors, schema.job_runs, schema.job_locks):
-        table.create(conn, checkfirst=True)
+    m = MetaData()
+    rate_limits = Table(
+        "rate_limits", m,
+        Column("name", String(60), primary_key=True),
+        Column("next_at", Float, nullable=False),
+        Column("holder", String(120)),
+    )
+    cursors = Table(
+        "ingest_cursors", m,
+        Column("name", String(300), primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+    )
+    job_runs = Table(
+        "job_runs", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("job", String(60), nullable=False),
+        Column("scheduled_for", String(40)),
+        Column("started_at", String(40), nullable=False),
+        Column("finished_at", String(40)),
+        Column("status", String(20), nullable=False),
+        Column("counts", Text, nullable=False, default="{}"),
+        Column("error", Text),
+        Column("worker", String(120)),
+        Index("ix_job_runs_job_started", "job", "started_at"),
+    )
+    job_locks = Table(
+        "job_locks", m,
+        Column("job", String(60), primary_key=True),
+        Column("holder", String(120), nullable=False),
+        Column("until", Float, nullable=False),
+    )
+    _create(conn, rate_limits, cursors, job_runs, job_locks)
 
 
 def _digests(conn: Connection) -> None:
-    for table in (schema.subscribers, schema.sent_papers, schema.outbox, schema.rate_events):
-        table.create(conn, checkfirst=True)
+    m = MetaData()
+    subscribers = Table(
+        "subscribers", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("email", String(320), nullable=False, unique=True),
+        Column("status", String(20), nullable=False),
+        Column("frequency", String(10), nullable=False, default="daily"),
+        Column("topics_json", Text, nullable=False, default="[]"),
+        Column("authors_json", Text, nullable=False, default="[]"),
+        Column("categories_json", Text, nullable=False, default="[]"),
+        Column("paused", Boolean, nullable=False, default=False),
+        Column("hard_bounces", Integer, nullable=False, default=0),
+        Column("created_at", String(40), nullable=False),
+        Column("confirmed_at", String(40)),
+        Column("expires_at", String(40)),
+        Column("unsubscribed_at", String(40)),
+    )
+    sent = Table(
+        "sent_papers", m,
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+        Column("paper_id", String(64), nullable=False),
+        Column("period", String(20), nullable=False),
+        PrimaryKeyConstraint("subscriber_id", "paper_id"),
+    )
+    outbox = Table(
+        "outbox", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("period", String(20), nullable=False),
+        Column("message_id", String(200), nullable=False, unique=True),
+        Column("to_addr", String(320), nullable=False),
+        Column("raw", LargeBinary, nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", Float, nullable=False, default=0.0),
+        Column("lease_until", Float),
+        Column("last_error", Text),
+        Column("transport", String(20)),
+        Column("created_at", String(40), nullable=False),
+        Column("sent_at", String(40)),
+        UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )
+    rate_events = Table(
+        "rate_events", m,
+        Column("key", String(400), nullable=False),
+        Column("at", Float, nullable=False),
+        Index("ix_rate_events_key_at", "key", "at"),
+    )
+    _create(conn, subscribers, sent, outbox, rate_events)
 
 
 def _text_log(conn: Connection) -> None:
-    schema.paper_text_log.create(conn, checkfirst=True)
+    log = Table(
+        "paper_text_log", MetaData(),
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("paper_rowid", Integer, nullable=False),
+    )
+    _create(conn, log)
     if conn.dialect.name != "sqlite":
         return
     for event, ref in (("INSERT", "new"), ("UPDATE OF title, abstract, authors_json, ai_keywords_json", "new"),
@@ -82,6 +305,12 @@ def _text_log(conn: Connection) -> None:
     conn.exec_driver_sql("INSERT INTO paper_text_log (paper_rowid) SELECT rowid FROM papers ORDER BY rowid")
 
 
+def _drop_dead_trending_columns(conn: Connection) -> None:
+    # papers.trending_score / trending_reason were never written: the trending table holds scores.
+    for column in ("trending_score", "trending_reason"):
+        conn.exec_driver_sql(f"ALTER TABLE papers DROP COLUMN {column}")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
@@ -89,13 +318,21 @@ MIGRATIONS: list[Migration] = [
     ("0004_worker", _worker),
     ("0005_digests", _digests),
     ("0006_text_log", _text_log),
+    ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
 ]
+
+
+_RECORD = Table(
+    "schema_migrations", MetaData(),
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", String(40), nullable=False),
+)
 
 
 def applied(conn: Connection) -> set[str]:
     if not inspect(conn).has_table("schema_migrations"):
         return set()
-    return set(conn.execute(select(schema.schema_migrations.c.name)).scalars())
+    return set(conn.execute(select(_RECORD.c.name)).scalars())
 
 
 def pending(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:
@@ -105,14 +342,14 @@ def pending(conn: Connection, migrations: list[Migration] | None = None) -> list
 
 def upgrade(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:
     """Apply what is pending, in order; returns the names applied."""
-    schema.schema_migrations.create(conn, checkfirst=True)
+    _RECORD.create(conn, checkfirst=True)
     done = applied(conn)
     ran = []
     for name, step in migrations or MIGRATIONS:
         if name in done:
             continue
         step(conn)
-        conn.execute(schema.schema_migrations.insert().values(
+        conn.execute(_RECORD.insert().values(
             name=name, applied_at=datetime.now(UTC).isoformat(timespec="seconds")))
         ran.append(name)
     return ran

@@ -1,14 +1,22 @@
 """Table definitions: the current shape of the database, used by queries.
 
-Migrations (``migrations.py``) create and change these tables; nothing creates them on import.
+Migrations (``migrations.py``) create and change the tables with their own DDL and never use
+these objects, so changing a definition here means adding a migration; tests/test_migrations.py
+checks that a migrated database has exactly these columns. The papers table is derived from the
+one declaration of a paper's fields (``models.Paper``).
 Dates are ISO ``YYYY-MM-DD`` text and times ISO-8601 UTC text, so the schema reads the same
 on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, Float, LargeBinary, UniqueConstraint, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
-                        String, Table, Text)
+import dataclasses
+from typing import Any
+
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint)
+
+from ..models import PAPER_FIELDS, field_kind
 
 metadata = MetaData()
 
@@ -18,44 +26,47 @@ schema_migrations = Table(
     Column("applied_at", String(40), nullable=False),
 )
 
+def paper_column_name(name: str) -> str:
+    """The column a Paper field is stored in: list fields as JSON text in ``<name>_json``."""
+    return f"{name}_json" if field_kind(name) == "json" else name
+
+
+def _paper_columns() -> list[Column[Any]]:
+    """One column per Paper field (models.PAPER_FIELDS), typed by its kind."""
+    types: dict[str, Any] = {"id": String(64), "text": Text, "date": String(10), "int": Integer, "json": Text}
+    out = []
+    for f in PAPER_FIELDS:
+        kind = f.metadata["kind"]
+        name = paper_column_name(f.name)
+        if f.name == "id":
+            out.append(Column(name, types[kind], primary_key=True))
+        elif kind == "json":
+            out.append(Column(name, Text, nullable=False, default="[]"))
+        elif f.name == "title":
+            out.append(Column(name, Text, nullable=False))
+        elif f.default not in (None, dataclasses.MISSING):
+            out.append(Column(name, types[kind], nullable=False, default=f.default))
+        else:
+            out.append(Column(name, types[kind]))
+    return out
+
+
+# The paper's own fields, then the store's bookkeeping about it.
 papers = Table(
     "papers", metadata,
-    Column("id", String(64), primary_key=True),
-    Column("version", Integer),
-    Column("title", Text, nullable=False),
-    Column("title_key", Text, nullable=False),
-    Column("abstract", Text, nullable=False, default=""),
-    Column("authors_json", Text, nullable=False, default="[]"),
-    Column("categories_json", Text, nullable=False, default="[]"),
+    *_paper_columns(),
+    Column("title_key", Text, nullable=False),              # normalised title: matches listings to papers
     Column("primary_category", String(40)),
-    Column("comment", Text),
-    Column("doi", Text),
-    Column("journal_ref", Text),
-    Column("published", String(10)),
-    Column("updated", String(10)),
-    Column("abs_url", Text),
-    Column("pdf_url", Text),
-    Column("project_page", Text),
-    Column("code_url", Text),
-    Column("daily_date", String(10)),
-    Column("list_date", String(10)),
-    Column("submitter", Text),
-    Column("organization", Text),
-    Column("ai_summary", Text),
-    Column("ai_keywords_json", Text, nullable=False, default="[]"),
-    Column("metadata_source", String(20)),
-    Column("upvotes", Integer, nullable=False, default=0),
-    Column("num_comments", Integer, nullable=False, default=0),
-    Column("github_stars", Integer),
-    Column("signals_observed_at", String(40)),
-    Column("trending_score", Float),
-    Column("trending_reason", Text),
+    Column("metadata_source", String(20)),                  # the source whose metadata is kept
+    Column("signals_observed_at", String(40)),              # when the stored signals were observed
     Column("first_seen", String(40), nullable=False),
     Column("last_changed", String(40), nullable=False),
     Index("ix_papers_list_date_upvotes", "list_date", "upvotes"),
     Index("ix_papers_title_key", "title_key"),
     Index("ix_papers_published", "published"),
 )
+BOOKKEEPING_COLUMNS = ("title_key", "primary_category", "metadata_source", "signals_observed_at", "first_seen",
+                       "last_changed")
 
 paper_categories = Table(
     "paper_categories", metadata,

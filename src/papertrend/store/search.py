@@ -1,14 +1,16 @@
-"""SQL for search: the FTS5 index (SQLite) and stored embedding vectors."""
+"""SQL for full-text search: the FTS5 index (SQLite) and the log of text changes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, column, func, literal_column, select, table, text
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, text
 
+from ..errors import StoreError
 from ..models import SearchFilters
 from . import schema as t
+from .base import SubStore
 from .batching import chunks
 
 # bm25 weights per FTS column (paper_id, title, abstract, authors, keywords): a word in the title
@@ -42,7 +44,7 @@ def fts_statement(match: str, filters: SearchFilters, limit: int,
     """The full-text search as a statement; `search --sql` prints it. Filters are the same
     clauses every other search path uses (``filter_clause``)."""
     weights = ", ".join(str(float(w)) for w in field_weights)
-    rank = literal_column(f"bm25(papers_fts, {weights})")
+    rank: ColumnElement[float] = literal_column(f"bm25(papers_fts, {weights})")
     matching = text("papers_fts MATCH :match").bindparams(match=match)
     clauses = filter_clause(filters)
     if not clauses:
@@ -57,108 +59,84 @@ def fts_statement(match: str, filters: SearchFilters, limit: int,
     return query.order_by(rank).limit(limit)
 
 
-def fts_search(conn: Connection, match: str, filters: SearchFilters, limit: int,
-               field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
-    return [(r[0], float(r[1])) for r in conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))]
-
-
-def filter_ids(conn: Connection, ids: Sequence[str], filters: SearchFilters) -> set[str]:
-    out: set[str] = set()
-    for chunk in chunks(ids):
-        query: Select[Any] = select(t.papers.c.id).where(and_(t.papers.c.id.in_(chunk), *filter_clause(filters)))
-        out.update(conn.execute(query).scalars())
-    return out
-
-
-def texts_to_embed(conn: Connection, model: str, limit: int | None) -> list[tuple[str, str, str, str | None]]:
-    """(id, title, abstract, stored text hash) of papers without a vector for ``model``, or whose
-    stored vector's text hash may be stale (the caller compares hashes)."""
-    v = t.paper_vectors
-    query = (select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract, v.c.text_hash)
-             .select_from(t.papers.outerjoin(v, and_(v.c.paper_id == t.papers.c.id, v.c.model == model)))
-             .order_by(t.papers.c.id))
-    if limit:
-        query = query.limit(limit)
-    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
-
-
-def save_vectors(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace vectors; a replaced vector gets a new ``seq`` so indexes reload it."""
-    if not rows:
-        return
-    ids = [r["paper_id"] for r in rows]
-    for chunk in chunks(ids):
-        conn.execute(t.paper_vectors.delete().where(t.paper_vectors.c.paper_id.in_(chunk)))
-    conn.execute(t.paper_vectors.insert(), rows)
-
-
-def vectors_after(conn: Connection, model: str, seq: int, limit: int | None = None) -> list[tuple[int, str, bytes]]:
-    query = (select(t.paper_vectors.c.seq, t.paper_vectors.c.paper_id, t.paper_vectors.c.vector)
-             .where(t.paper_vectors.c.model == model, t.paper_vectors.c.seq > seq).order_by(t.paper_vectors.c.seq))
-    if limit:
-        query = query.limit(limit)
-    return [(r[0], r[1], r[2]) for r in conn.execute(query)]
-
-
-def vector_count(conn: Connection, model: str) -> tuple[int, int]:
-    """(number of vectors, highest seq): cheap to poll."""
-    n, top = conn.execute(select(func.count(), func.max(t.paper_vectors.c.seq))
-                          .where(t.paper_vectors.c.model == model)).one()
-    return int(n), int(top or 0)
-
-
-def vector_top_seq(conn: Connection) -> int:
-    """The newest vector's seq (any model): an index lookup, cheap enough for every search."""
-    return int(conn.execute(select(func.max(t.paper_vectors.c.seq))).scalar_one() or 0)
-
-
 _FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstract"), column("authors"),
                   column("keywords"))
 
 
-def text_changes_after(conn: Connection, seq: int, limit: int) -> list[tuple[int, int, tuple[str, ...] | None]]:
-    """(log seq, paper rowid, the indexed texts or None if the paper is gone) after ``seq``.
+class SearchStore(SubStore):
+    """``store.search``: FTS5 queries, and what the in-memory index (search/lexical.py) reads."""
 
-    The texts come from the FTS table, so they are exactly what FTS5 indexed."""
-    log = t.paper_text_log
-    query = (select(log.c.seq, log.c.paper_rowid, _FTS_TEXT.c.title, _FTS_TEXT.c.abstract, _FTS_TEXT.c.authors,
-                    _FTS_TEXT.c.keywords)
-             .select_from(log.outerjoin(_FTS_TEXT, _FTS_TEXT.c.rowid == log.c.paper_rowid))
-             .where(log.c.seq > seq).order_by(log.c.seq).limit(limit))
-    return [(r[0], r[1], None if r[2] is None else (r[2] or "", r[3] or "", r[4] or "", r[5] or ""))
-            for r in conn.execute(query)]
+    def fulltext(self, match: str, filters: SearchFilters, limit: int,
+                 field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
+        """(paper id, or rowid, and bm25 score, higher is better) for an FTS5 MATCH expression."""
+        if not self._store.settings.is_sqlite:
+            raise StoreError("full-text search on PostgreSQL is not implemented yet")
+        with self._read() as conn:
+            rows = conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))
+            return [(r[0], float(r[1])) for r in rows]
 
+    def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
+        # Named parameters read better than "?" when a person looks at the SQL.
+        compiled = fts_statement(match, filters, limit).compile()
+        return " ".join(str(compiled).split()), dict(compiled.params)
 
-def text_log_top(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(t.paper_text_log.c.seq))).scalar_one() or 0)
+    def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
+        """The ids among ``ids`` whose papers pass ``filters``."""
+        out: set[str] = set()
+        with self._read() as conn:
+            for chunk in chunks(list(ids)):
+                query = select(t.papers.c.id).where(and_(t.papers.c.id.in_(chunk), *filter_clause(filters)))
+                out.update(conn.execute(query).scalars())
+        return out
 
+    def text_changes_after(self, seq: int, limit: int) -> list[tuple[int, int, tuple[str, ...] | None]]:
+        """(log seq, paper rowid, the indexed texts or None if the paper is gone) after ``seq``.
 
-def ids_for_rowids(conn: Connection, rowids: Sequence[int], filters: SearchFilters) -> dict[int, str]:
-    """Paper id per rowid, for the rowids whose papers pass ``filters``."""
-    out: dict[int, str] = {}
-    rowid = literal_column("papers.rowid")
-    for chunk in chunks(rowids):
-        query = select(rowid, t.papers.c.id).where(rowid.in_(chunk), *filter_clause(filters))
-        out.update((int(r[0]), r[1]) for r in conn.execute(query))
-    return out
+        The texts come from the FTS table, so they are exactly what FTS5 indexed."""
+        log = t.paper_text_log
+        query = (select(log.c.seq, log.c.paper_rowid, _FTS_TEXT.c.title, _FTS_TEXT.c.abstract,
+                        _FTS_TEXT.c.authors, _FTS_TEXT.c.keywords)
+                 .select_from(log.outerjoin(_FTS_TEXT, _FTS_TEXT.c.rowid == log.c.paper_rowid))
+                 .where(log.c.seq > seq).order_by(log.c.seq).limit(limit))
+        with self._read() as conn:
+            return [(r[0], r[1], None if r[2] is None else (r[2] or "", r[3] or "", r[4] or "", r[5] or ""))
+                    for r in conn.execute(query)]
 
+    def text_log_top(self) -> int:
+        """The newest change to searchable text: an index lookup, cheap enough for every search."""
+        with self._read() as conn:
+            return int(conn.execute(select(func.max(t.paper_text_log.c.seq))).scalar_one() or 0)
 
-def titles_and_abstracts(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(t.papers.c.id.in_(list(ids)))
-    return {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(query)}
+    def ids_for_rowids(self, rowids: Sequence[int], filters: SearchFilters | None = None) -> dict[int, str]:
+        """Paper id per rowid, for the rowids whose papers pass ``filters``."""
+        out: dict[int, str] = {}
+        rowid: ColumnElement[int] = literal_column("papers.rowid")
+        with self._read() as conn:
+            for chunk in chunks(list(rowids)):
+                query = select(rowid, t.papers.c.id).where(rowid.in_(chunk), *filter_clause(filters or SearchFilters()))
+                out.update((int(r[0]), r[1]) for r in conn.execute(query))
+        return out
 
+    def titles_and_abstracts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, abstract) by paper id, for up to a few hundred ids: no other column is read."""
+        query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(t.papers.c.id.in_(list(ids)))
+        with self._read() as conn:
+            return {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(query)}
 
-def fts_titles(conn: Connection, rowids: Sequence[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for chunk in chunks(rowids):
-        query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(chunk))
-        out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
-    return out
+    def fulltext_titles(self, rowids: Sequence[int]) -> dict[int, str]:
+        """Titles as indexed, by rowid."""
+        out: dict[int, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(list(rowids)):
+                query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(chunk))
+                out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
+        return out
 
-
-def fts_rowids(conn: Connection, match: str, limit: int) -> list[int]:
-    """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
-    ``limit``, where ranking would score every one of them."""
-    query = (select(_FTS.c.rowid).select_from(_FTS).where(text("papers_fts MATCH :match").bindparams(match=match))
-             .order_by(_FTS.c.rowid.desc()).limit(limit))
-    return [int(r[0]) for r in conn.execute(query)]
+    def fulltext_rowids(self, match: str, limit: int) -> list[int]:
+        """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
+        ``limit``, where ranking would score every one of them."""
+        query = (select(_FTS.c.rowid).select_from(_FTS)
+                 .where(text("papers_fts MATCH :match").bindparams(match=match))
+                 .order_by(_FTS.c.rowid.desc()).limit(limit))
+        with self._read() as conn:
+            return [int(r[0]) for r in conn.execute(query)]

@@ -7,7 +7,6 @@ application/json``), and one exception handler picks the HTML or JSON form of an
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..config import Settings
 from ..errors import PapertrendError
 from ..store import Store
 from . import subscriptions, views
-from .render import Renderer
+from .render import Renderer, wants_json
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,16 +73,9 @@ class DataVersion:
     def get(self) -> str:
         now = time.monotonic()
         if now - self._at > self.ttl:
-            self._value = self.store.data_version()
+            self._value = self.store.papers.data_version()
             self._at = now
         return self._value
-
-
-def wants_json(request: Request) -> bool:
-    if request.url.path.endswith(".json"):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -155,9 +147,3 @@ def _lazy_searcher(settings: Settings, store: Store) -> Any:
         return holder[0]
 
     return get
-
-
-def etag_for(request: Request, *parts: Any) -> str:
-    version = request.app.state.data_version.get()
-    raw = "|".join([version, str(request.url.path), str(request.url.query), *map(str, parts)])
-    return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'

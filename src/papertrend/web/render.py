@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
 from pathlib import Path
@@ -120,3 +121,16 @@ class Renderer:
 
 def _media(as_json: bool) -> str:
     return "application/json" if as_json else "text/html; charset=utf-8"
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.endswith(".json"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def etag_for(request: Request, *parts: Any) -> str:
+    version = request.app.state.data_version.get()
+    raw = "|".join([version, str(request.url.path), str(request.url.query), *map(str, parts)])
+    return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'

@@ -12,7 +12,7 @@ from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
 from ..models import SearchFilters
-from .render import Renderer, bibtex, excerpt
+from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 
 
 def _split_json(key: str) -> tuple[str, bool]:
@@ -20,19 +20,17 @@ def _split_json(key: str) -> tuple[str, bool]:
 
 
 def _wants_json(request: Request, suffix: bool) -> bool:
-    from .app import wants_json
-
     return suffix or wants_json(request)
 
 
 async def healthz(request: Request) -> Response:
     store: Store = request.app.state.store
-    return JSONResponse({"ok": True, "papers": store.count_papers()})
+    return JSONResponse({"ok": True, "papers": store.papers.count()})
 
 
 async def home(request: Request) -> Response:
     store: Store = request.app.state.store
-    latest = store.latest_list_date() or date.today().isoformat()
+    latest = store.papers.latest_list_date() or date.today().isoformat()
     return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
 
 
@@ -54,8 +52,6 @@ async def period_page(request: Request) -> Response:
 
 
 def _render_period(request: Request, period: Period, as_json: bool, is_home: bool = False) -> Response:
-    from .app import etag_for
-
     store: Store = request.app.state.store
     renderer: Renderer = request.app.state.renderer
     etag = etag_for(request, as_json)
@@ -63,9 +59,9 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
         return hit
     start, end = period.start.isoformat(), period.end.isoformat()
     limit = request.app.state.settings.page_size if period.kind == "date" else 200
-    papers = store.list_papers(start, end, limit=limit)
-    total = len(papers) if len(papers) < limit else store.count_in_range(start, end)
-    before, after = store.neighbour_dates(start) if period.kind == "date" else (None, None)
+    papers = store.papers.in_range(start, end, limit=limit)
+    total = len(papers) if len(papers) < limit else store.papers.count_in_range(start, end)
+    before, after = store.papers.neighbour_dates(start) if period.kind == "date" else (None, None)
     nearest = None
     if not papers and period.kind == "date":
         candidates = [d for d in (before, after) if d]
@@ -88,8 +84,6 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
 
 
 async def paper_page(request: Request) -> Response:
-    from .app import etag_for
-
     paper_id, suffix = _split_json(request.path_params["paper_id"])
     as_json = _wants_json(request, suffix)
     store: Store = request.app.state.store
@@ -97,20 +91,20 @@ async def paper_page(request: Request) -> Response:
     etag = etag_for(request, as_json)
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
-    paper = store.get_paper(paper_id) if is_valid_paper_id(paper_id) else None
+    paper = store.papers.get(paper_id) if is_valid_paper_id(paper_id) else None
     if paper is None:
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
     data = paper.to_json()
     data["bibtex"] = bibtex(paper)
     from .charts import score_bar, sparkline
 
-    history = [(s.observed_at, s.stars) for s in store.star_history(paper.code_repo)] if paper.code_repo else []
-    trend = store.trending_row("month", paper.id)
+    history = [(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)] if paper.code_repo else []
+    trend = store.trending.row("month", paper.id)
     data["star_history"] = [{"observed_at": at, "stars": n} for at, n in history]
     data["trending"] = {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None
     similar = request.app.state.searcher().similar(paper, 5)
     data["similar"] = [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]
-    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.observations(paper.id), "similar": similar,
+    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.signals.observations(paper.id), "similar": similar,
                "spark": sparkline(history, width=200, height=40), "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
@@ -119,7 +113,6 @@ async def paper_page(request: Request) -> Response:
 
 async def trending_page(request: Request) -> Response:
     from ..rank.trending import WINDOWS
-    from .app import etag_for
     from .charts import score_bar, sparkline
 
     as_json = _wants_json(request, request.url.path.endswith(".json"))
@@ -133,11 +126,11 @@ async def trending_page(request: Request) -> Response:
     etag = etag_for(request, as_json)
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
-    ranked = store.trending(window, category, has_code, limit=request.app.state.settings.page_size)
+    ranked = store.trending.page(window, category, has_code, limit=request.app.state.settings.page_size)
     top = max((row.score for _, row in ranked), default=0.0)
     entries = []
     for paper, row in ranked:
-        history = [(s.observed_at, s.stars) for s in store.star_history(paper.code_repo)] if paper.code_repo else []
+        history = [(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)] if paper.code_repo else []
         entries.append({"paper": paper, "row": row, "spark": sparkline(history),
                         "bar": score_bar(row.parts, row.score, top)})
     anchor = ranked[0][1].anchor if ranked else None
@@ -199,8 +192,8 @@ async def search_page(request: Request) -> Response:
 async def jobs_page(request: Request) -> Response:
     """The operator's view of job runs and import runs."""
     store: Store = request.app.state.store
-    runs = store.job_runs(limit=100)
-    ingests = store.ingest_runs(limit=50)
+    runs = store.runs.job_runs(limit=100)
+    ingests = store.runs.ingest_runs(limit=50)
     if _wants_json(request, request.url.path.endswith(".json")):
         return JSONResponse({"job_runs": [vars(r) for r in runs], "ingest_runs": [vars(r) for r in ingests]})
     renderer: Renderer = request.app.state.renderer

@@ -12,23 +12,25 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-from .config import Settings
-from .errors import RecordError, SourceError
-from .ids import github_repo, local_id, normalize_title
-from .models import ImportSummary, Paper, PaperRecord
-from .sources import read_path, input_files
-from .store import Store, utcnow
+from ..config import Settings
+from ..errors import RecordError, SourceError
+from ..ids import github_repo, local_id, normalize_title
+from ..models import ImportSummary, Paper, PaperRecord, paper_fields
+from ..sources import input_files, read_path
+from ..store import Store, utcnow
+from ..store.papers import BatchReader, MergeState, PaperWrites
 
 # How much a source's descriptive metadata is trusted: arXiv's own metadata wins over
 # aggregators, and a pasted listing never overwrites what a real source said.
 SOURCE_RANK = {"arxiv-atom": 3, "oai-pmh": 3, "arxiv-jsonl": 2, "hf-daily": 2, "listing": 1}
-METADATA_FIELDS = ("title", "abstract", "authors", "categories", "comment", "doi", "journal_ref",
-                   "published", "updated", "abs_url", "pdf_url")
-LIST_FIELDS = {"authors", "categories", "ai_keywords"}
-DAILY_FIELDS = ("daily_date", "submitter", "organization", "ai_summary", "ai_keywords",
-                "project_page", "code_url")
+# How each field merges is declared with the field (models.Paper); derived here, never listed.
+METADATA_FIELDS = paper_fields("metadata")
+DAILY_FIELDS = paper_fields("daily")
+SIGNAL_FIELDS = paper_fields("signal")
+LIST_FIELDS = set(paper_fields(kind="json"))
+# Text fields other than title and abstract, which have limits of their own.
+TEXT_FIELDS = tuple(f for f in paper_fields(kind="text") if f not in ("title", "abstract"))
 MAX_TITLE_CHARS = 2_000
 MAX_AUTHORS = 5_000
 
@@ -52,14 +54,14 @@ def validate(record: PaperRecord, settings: Settings) -> None:
                           f"(limit {settings.max_abstract_chars:,}, setting max_abstract_chars)", record.where)
     if len(record.authors) > MAX_AUTHORS:
         raise RecordError(f"{len(record.authors):,} authors (limit {MAX_AUTHORS:,})", record.where)
-    for name in ("comment", "doi", "journal_ref", "ai_summary", "project_page", "code_url", "organization"):
+    for name in TEXT_FIELDS:
         value = getattr(record, name)
         if value and len(value) > settings.max_abstract_chars:
             raise RecordError(f"field {name} is {len(value):,} characters", record.where)
 
 
 def merge(existing: Paper | None, meta_source: str | None, signals_at: str | None,
-          rec: PaperRecord, paper_id: str) -> tuple[Paper, str | None, str | None]:
+          rec: PaperRecord, paper_id: str) -> MergeState:
     """The paper after ``rec`` is applied. Pure: same inputs, same output."""
     paper = dataclasses.replace(existing) if existing else Paper(id=paper_id, title=rec.title)
     rank_new = SOURCE_RANK.get(rec.source, 0)
@@ -85,12 +87,10 @@ def merge(existing: Paper | None, meta_source: str | None, signals_at: str | Non
     if repo:
         paper.code_url = f"https://github.com/{repo}"
     if newest:
-        if rec.upvotes is not None:
-            paper.upvotes = rec.upvotes
-        if rec.num_comments is not None:
-            paper.num_comments = rec.num_comments
-        if rec.github_stars is not None:
-            paper.github_stars = rec.github_stars
+        for name in SIGNAL_FIELDS:
+            value = getattr(rec, name)
+            if value is not None:
+                setattr(paper, name, value)
         signals_at = rec.observed_at
     return paper, meta_source, signals_at
 
@@ -108,54 +108,51 @@ def store_records(store: Store, settings: Settings, records: Sequence[PaperRecor
             summary.rejected += 1
             summary.errors.append(str(exc))
     now = utcnow()
-    with store.write() as conn:
+
+    def plan(stored: BatchReader) -> PaperWrites:
         keys = {normalize_title(r.title) for r in valid if r.id is None}
-        by_title = store.ids_by_title_key(conn, sorted(keys)) if keys else {}
+        by_title = stored.ids_by_title_key(sorted(keys)) if keys else {}
         ids = []
         for rec in valid:
             if rec.id is None:
-                key = normalize_title(rec.title)
-                rec_id = by_title.setdefault(key, local_id(rec.title))
+                rec_id = by_title.setdefault(normalize_title(rec.title), local_id(rec.title))
             else:
                 rec_id = rec.id
                 if keys:  # let id-less records later in this batch find this paper by title
                     by_title.setdefault(normalize_title(rec.title), rec_id)
             ids.append(rec_id)
-        state = store.merge_state(conn, sorted(set(ids)))
+        state = stored.merge_state(sorted(set(ids)))
         before = {pid: s[0] for pid, s in state.items()}
-        signals: list[dict[str, Any]] = []
-        stars: list[dict[str, Any]] = []
-        provenance: list[dict[str, Any]] = []
+        writes = PaperWrites()
         for rec, rec_id in zip(valid, ids):
             paper, meta_source, sig_at = state.get(rec_id, (None, None, None))
             state[rec_id] = merge(paper, meta_source, sig_at, rec, rec_id)
             if rec.observed_at and (rec.upvotes is not None or rec.num_comments is not None):
-                signals.append({"paper_id": rec_id, "source": rec.source, "observed_at": rec.observed_at,
-                                "upvotes": rec.upvotes, "num_comments": rec.num_comments})
+                writes.signals.append({"paper_id": rec_id, "source": rec.source, "observed_at": rec.observed_at,
+                                       "upvotes": rec.upvotes, "num_comments": rec.num_comments})
             repo = github_repo(rec.code_url)
             if repo and rec.github_stars is not None and rec.observed_at:
-                stars.append({"repo": repo.lower(), "observed_at": rec.observed_at, "stars": rec.github_stars,
-                              "source": rec.source})
-            provenance.append({"paper_id": rec_id, "source": rec.source, "ref": source_ref(rec.where),
-                               "first_run_id": run_id, "first_seen": now,
-                               "raw_json": json.dumps(rec.raw, ensure_ascii=False) if rec.raw is not None else None})
-        new_rows, changed_rows = [], []
-        for pid, (paper, meta_source, sig_at) in state.items():
+                writes.stars.append({"repo": repo.lower(), "observed_at": rec.observed_at,
+                                     "stars": rec.github_stars, "source": rec.source})
+            writes.provenance.append({"paper_id": rec_id, "source": rec.source, "ref": source_ref(rec.where),
+                                      "first_run_id": run_id, "first_seen": now,
+                                      "raw_json": json.dumps(rec.raw, ensure_ascii=False) if rec.raw is not None
+                                      else None})
+        for pid, merged in state.items():
             old = before.get(pid)
             if old is None:
-                new_rows.append(store.paper_row(paper, meta_source, sig_at))
+                writes.new.append(merged)
                 summary.new += 1
-            elif old != paper:
-                changed_rows.append(store.paper_row(paper, meta_source, sig_at))
+            elif old != merged[0]:
+                writes.changed.append(merged)
                 summary.updated += 1
             else:
                 summary.unchanged += 1
-        store.insert_papers(conn, new_rows, now)
-        store.update_papers(conn, changed_rows, now)
-        store.add_observations(conn, signals, stars)
-        store.add_repos(conn, sorted({s["repo"] for s in stars} | {
-            r.lower() for r in (github_repo(p.code_url) for p, _, _ in state.values()) if r}))
-        store.add_provenance(conn, provenance)
+        linked = (github_repo(p.code_url) for p, _, _ in state.values())
+        writes.repos = sorted({s["repo"] for s in writes.stars} | {r.lower() for r in linked if r})
+        return writes
+
+    store.papers.apply(plan, now)
     return summary
 
 
@@ -196,7 +193,7 @@ def import_paths(store: Store, settings: Settings, paths: Sequence[Path], fmt: s
     """
     summary = ImportSummary()
     files = input_files(list(paths))
-    run_id = store.start_run("import", label or " ".join(str(p) for p in paths))
+    run_id = store.runs.start_ingest("import", label or " ".join(str(p) for p in paths))
     summary.run_id = run_id
     status = "failed"
     try:
@@ -215,6 +212,6 @@ def import_paths(store: Store, settings: Settings, paths: Sequence[Path], fmt: s
         status = "interrupted"
         raise
     finally:
-        store.finish_run(run_id, status, summary.new, summary.updated, summary.unchanged, summary.rejected,
-                         summary.errors)
+        store.runs.finish_ingest(run_id, status, summary.new, summary.updated, summary.unchanged,
+                                 summary.rejected, summary.errors)
     return summary

@@ -7,22 +7,20 @@ in the pure parsers (arxiv_atom, oai_pmh, hf_daily); errors name the request tha
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 
 from ..config import Settings
 from ..errors import RemoteError, SourceError
-from ..importer import import_items
+from ..ids import split_arxiv_id
 from ..models import ImportSummary
+from ..sources import arxiv_atom, hf_daily, oai_pmh
 from ..store import Store
-from . import arxiv_atom, hf_daily, oai_pmh
-from .http import PoliteClient
+from .importer import Progress, import_items
+from .polite import PoliteClient
 
 ARXIV_PAGE_MAX = 2000       # arXiv's largest page
 ARXIV_RESULT_CAP = 30_000   # arXiv refuses to page past this many results of one query
 EMPTY_PAGE_RETRIES = 3
-
-Progress = Callable[[int], None]
 
 
 def arxiv_query(categories: list[str], start: date, end: date) -> str:
@@ -46,7 +44,7 @@ def harvest_arxiv(store: Store, settings: Settings, client: PoliteClient, catego
     query passes arXiv's 30,000-result limit (a window that would is split in two)."""
     page_size = min(page_size, ARXIV_PAGE_MAX)
     name = f"arxiv:{','.join(sorted(categories))}:{since}:{until}"
-    cursor = store.get_cursor(name) or {"done_until": None, "start": 0}
+    cursor = store.coordination.get_cursor(name) or {"done_until": None, "start": 0}
     summary = ImportSummary()
     pending = _windows(since, until, window_days)
     while pending:
@@ -79,13 +77,13 @@ def harvest_arxiv(store: Store, settings: Settings, client: PoliteClient, catego
             summary.add(import_items(store, settings, page.items, run_id, progress))
             start += len(page.items)
             cursor = {"done_until": cursor["done_until"], "window": [lo.isoformat(), hi.isoformat()], "start": start}
-            store.set_cursor(name, cursor)
+            store.coordination.set_cursor(name, cursor)
             if start >= total or not page.items:
                 break
         if not split:
             cursor = {"done_until": hi.isoformat(), "start": 0}
-            store.set_cursor(name, cursor)
-    store.set_cursor(name, None)
+            store.coordination.set_cursor(name, cursor)
+    store.coordination.set_cursor(name, None)
     return summary
 
 
@@ -97,7 +95,8 @@ def fetch_arxiv_ids(store: Store, settings: Settings, client: PoliteClient, ids:
     page = arxiv_atom.parse_page(response.content, where)
     summary = import_items(store, settings, page.items, run_id)
     found = {i.id for i in page.items if not isinstance(i, SourceError)}
-    for missing in [i for i in ids if i.split("v")[0] not in found]:
+    # Compare without the version: "solv-int/9901001v2" is "solv-int/9901001", not "sol".
+    for missing in [i for i in ids if (split_arxiv_id(i) or (i, None))[0] not in found]:
         summary.rejected += 1
         summary.errors.append(f"{where}: arXiv returned no entry for {missing}")
     return summary
@@ -108,7 +107,7 @@ def harvest_oai(store: Store, settings: Settings, client: PoliteClient, set_spec
                 progress: Progress | None = None) -> ImportSummary:
     """OAI-PMH ListRecords (metadataPrefix=arXiv), following resumption tokens."""
     name = f"oai:{set_spec}:{since}:{until or ''}"
-    cursor = store.get_cursor(name)
+    cursor = store.coordination.get_cursor(name)
     summary = ImportSummary()
     restarted = False
     while True:
@@ -131,8 +130,8 @@ def harvest_oai(store: Store, settings: Settings, client: PoliteClient, set_spec
         if not page.resumption_token:
             break
         cursor = {"token": page.resumption_token}
-        store.set_cursor(name, cursor)
-    store.set_cursor(name, None)
+        store.coordination.set_cursor(name, cursor)
+    store.coordination.set_cursor(name, None)
     return summary
 
 

@@ -47,13 +47,13 @@ class PoliteClient:
     def _acquire(self) -> None:
         hold = self.timeout + self.min_interval
         while True:
-            wait = self.store.take_slot(self.name, self.clock(), hold, self.holder)
+            wait = self.store.coordination.take_slot(self.name, self.clock(), hold, self.holder)
             if wait <= 0:
                 return
             self.sleep(min(wait, self.min_interval))
 
     def _release(self) -> None:
-        self.store.release_slot(self.name, self.clock() + self.min_interval)
+        self.store.coordination.release_slot(self.name, self.clock() + self.min_interval)
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """A 200 response, or RemoteError naming the request after bounded retries."""

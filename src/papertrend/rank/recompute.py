@@ -1,0 +1,54 @@
+"""The trending recompute: score every candidate paper for each window and store the ranking."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+
+from ..store import Store, utcnow
+from .trending import WINDOWS, Signals, age_days, reason, score_arrays, star_gain
+
+
+def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, int]:
+    """Score every candidate paper for each window and store the ranking. Safe to re-run.
+
+    The anchor is today, or the latest day with papers when the data is older (a demo
+    database or an instance that stopped ingesting still shows its latest trending).
+    """
+    now = now or datetime.now(UTC)
+    latest = store.papers.latest_list_date()
+    anchor = min(now.date(), date.fromisoformat(latest)) if latest else now.date()
+    histories = store.signals.star_histories(now.isoformat())
+    computed_at = utcnow()
+    sizes = {}
+    for window, days in WINDOWS.items():
+        gains = {repo: star_gain(h, days) for repo, h in histories.items()}
+        recent = (now - timedelta(days=days)).isoformat(timespec="seconds")
+        active = [repo for repo, g in gains.items() if g and g[0] > 0 and histories[repo][-1][0] >= recent]
+        since = (anchor - timedelta(days=days - 1)).isoformat()
+        cands = store.trending.candidates(since, anchor.isoformat(), active)
+        signals = []
+        for c in cands:
+            g = gains.get(c.repo) if c.repo else None
+            signals.append(Signals(upvotes=c.upvotes, comments=c.num_comments, stars=c.github_stars,
+                                   stars_gained=g[0] if g else None, gain_days=g[1] if g else None,
+                                   age_days=age_days(c.list_date, anchor)))
+
+        def col(name: str) -> np.ndarray:
+            return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in signals])
+
+        parts = score_arrays(col("upvotes"), col("comments"), col("stars"), col("stars_gained"), col("gain_days"),
+                             col("age_days"))
+        order = sorted(range(len(cands)), key=lambda i: (-parts["score"][i], signals[i].age_days, cands[i].id))
+        rows = []
+        for rank, i in enumerate(order, start=1):
+            s = signals[i]
+            rows.append({"window": window, "paper_id": cands[i].id, "rank": rank,
+                         **{k: float(parts[k][i]) for k in ("score", "velocity_part", "stars_part", "upvotes_part",
+                                                            "comments_part", "decay")},
+                         "stars_gained": s.stars_gained, "gain_days": s.gain_days, "age_days": s.age_days,
+                         "anchor": anchor.isoformat(), "computed_at": computed_at, "reason": reason(s)})
+        store.trending.save(window, rows)
+        sizes[window] = len(rows)
+    return sizes

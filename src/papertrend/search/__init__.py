@@ -1,0 +1,1 @@
+"""Search: query parsing, the in-memory full-text index, vector indexes, hybrid fusion."""
