@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import threading
 import time
 from collections import deque
 from email import policy
@@ -12,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -46,10 +48,20 @@ class Handler:
 
 
 class SmtpSink:
-    def __init__(self, delay: float = 0.0) -> None:
+    """``password``: the server requires AUTH and accepts only that password; ``smtputf8``:
+    whether it offers SMTPUTF8 in EHLO."""
+
+    def __init__(self, delay: float = 0.0, password: str | None = None, smtputf8: bool = True) -> None:
         self.handler = Handler(delay)
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        extra: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
+        if password is not None:
+            def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+                ok = isinstance(data, LoginPassword) and data.password.decode() == password
+                return AuthResult(success=ok, handled=False)  # let aiosmtpd answer 235 or 535
+            # AUTH offered on plain loopback (auth_required would warn about missing TLS).
+            extra.update(authenticator=check, auth_require_tls=False)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **extra)
 
     def __enter__(self) -> "SmtpSink":
         self.controller.start()
@@ -62,3 +74,32 @@ class SmtpSink:
         end = time.monotonic() + timeout
         while len(self.handler.messages) < n and time.monotonic() < end:
             time.sleep(0.02)
+
+
+class StalledServer:
+    """A server that accepts connections and never says a word: a mail server that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def __enter__(self) -> "StalledServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()

@@ -6,6 +6,7 @@
     ├── RecordError                 one input record (file + line/entry) is bad; the rest are kept
     ├── SourceError                 a whole input cannot be read (unknown format, bad XML, ...)
     │   └── RemoteError             a remote service answered badly (arXiv, GitHub, HF)
+    ├── MailServerError             the SMTP server cannot be used (connection, authentication)
     ├── NotFound                    404: no such paper, page or subscriber
     └── BadRequest                  400: a malformed date, week, query or form value
 """
@@ -54,3 +55,9 @@ class NotFound(PapertrendError):
 
 class BadRequest(PapertrendError):
     status_code = 400
+
+
+class MailServerError(PapertrendError):
+    """The mail server, not a message, failed: nothing was sent and every message waits."""
+
+    status_code = 503

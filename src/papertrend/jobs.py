@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import Settings
 from .digest.build import digest_job
+from .digest.mailer import deliver
 from .enrich.embed import embed_missing, load_vectors_file
 from .ingest import remote
 from .ingest.demo import demo_corpus_dir, load_demo
@@ -157,5 +158,7 @@ JOBS: tuple[JobSpec, ...] = (
             "GitHub stars of linked repositories not checked for 12 hours"),
     JobSpec("trending", lambda store, settings, now: dict(recompute_trending(store, now)),
             "the trending recompute"),
+    JobSpec("mail", lambda store, settings, now: deliver(store, settings),
+            "send queued mail (confirmations, sign-in links, retries)"),
     JobSpec("digest", digest_job, "yesterday's daily digests (and on Mondays last week's weekly ones), then send"),
 )

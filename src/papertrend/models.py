@@ -208,12 +208,13 @@ class Subscriber:
     created_at: str = ""
     confirmed_at: str | None = None
     expires_at: str | None = None
+    link_secret: str | None = field(default=None, repr=False)   # binds mailed links; see digest/links.py
 
 
 @dataclass
 class OutboxMessage:
     id: int
-    subscriber_id: int
+    subscriber_id: int | None        # None for mail to an account that is not a subscriber (sign-in)
     kind: str
     period: str
     message_id: str

@@ -35,7 +35,11 @@ def build_digests(store: Store, settings: Settings, frequency: str, period_key: 
         if key not in templates:
             templates[key] = compose.DigestTemplate(settings, period, chosen)
         template = templates[key]
-        c = template.render(sub) if template.usable else compose.digest(settings, sub, period, chosen)
+        # The shared rendering splices in ASCII headers; other addresses get a message of their own.
+        if template.usable and sub.email.isascii():
+            c = template.render(sub)
+        else:
+            c = compose.digest(settings, sub, period, chosen)
         rows.append({"subscriber_id": sub.id, "kind": "digest", "period": period.key, "message_id": c.message_id,
                      "to_addr": sub.email, "raw": c.raw, "subject": c.subject})
         papers_of[sub.id] = [p.id for p in chosen]

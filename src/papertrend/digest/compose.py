@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -62,11 +62,14 @@ def _message(settings: Settings, to: str, subject: str, text: str, html: str, ms
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    return msg.as_bytes(policy=policy.SMTP)  # CRLF line ends, as SMTP wants them
+    # CRLF line ends, as SMTP wants them; an address with a non-ASCII local part can only travel
+    # as UTF-8 (SMTPUTF8), never as an encoded word.
+    return msg.as_bytes(policy=policy.SMTP if to.isascii() else policy.SMTPUTF8)
 
 
 def confirmation(settings: Settings, subscriber: Subscriber, nonce: str) -> Composed:
-    confirm = link(settings, "/subscribe/confirm", "confirm", subscriber.id)
+    expires = datetime.fromisoformat(subscriber.expires_at).timestamp() if subscriber.expires_at else None
+    confirm = link(settings, "/subscribe/confirm", "confirm", subscriber, expires)
     ctx = {"site": settings.site_name, "confirm": confirm, "frequency": subscriber.frequency}
     subject = f"Confirm your {settings.site_name} subscription"
     msg_id = message_id(settings, "confirm", subscriber.id, nonce)
@@ -132,8 +135,8 @@ def rank_for_period(papers: list[Paper], period: Period) -> list[Paper]:
 
 def digest(settings: Settings, subscriber: Subscriber, period: Period, papers: list[Paper]) -> Composed:
     base = settings.base_url.rstrip("/")
-    prefs = link(settings, "/preferences", "prefs", subscriber.id)
-    unsubscribe = link(settings, "/unsubscribe", "unsub", subscriber.id)
+    prefs = link(settings, "/preferences", "prefs", subscriber)
+    unsubscribe = link(settings, "/unsubscribe", "unsub", subscriber)
     label = period.label
     ctx = {"site": settings.site_name, "papers": papers, "base": base, "prefs": prefs, "unsubscribe": unsubscribe,
            "label": label, "frequency": subscriber.frequency}
@@ -176,8 +179,8 @@ class DigestTemplate:
         self.usable = max(len(line) for line in raw.split(b"\r\n")) <= SMTP_MAX_LINE - 120
 
     def render(self, subscriber: Subscriber) -> Composed:
-        prefs = link(self.settings, "/preferences", "prefs", subscriber.id)
-        unsubscribe = link(self.settings, "/unsubscribe", "unsub", subscriber.id)
+        prefs = link(self.settings, "/preferences", "prefs", subscriber)
+        unsubscribe = link(self.settings, "/unsubscribe", "unsub", subscriber)
         msg_id = message_id(self.settings, "digest", subscriber.id, self.period.key)
         # Addresses were validated as plain ASCII without spaces or line breaks at subscription.
         own = (f"To: {subscriber.email}\r\nMessage-ID: {msg_id}\r\n"

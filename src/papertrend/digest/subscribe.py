@@ -6,24 +6,38 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
+from email_validator import EmailNotValidError, validate_email
+
 from ..config import Settings
 from ..errors import BadRequest
 from ..models import Subscriber
 from ..store import Store
 from . import compose
+from .mailer import accepts_utf8_addresses
 
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]{1,63})+$")
 FREQUENCIES = ("daily", "weekly")
 PENDING_DAYS = 3
 LIMIT_PER_CLIENT = (10, 3600.0)     # subscribe requests per client address per hour
 LIMIT_PER_EMAIL = (3, 86400.0)      # confirmation mails per address per day
 
 
-def normalise_email(value: str) -> str:
-    email = (value or "").strip().lower()
-    if len(email) > 254 or not EMAIL.match(email):
+def normalise_email(value: str, utf8_local_part: bool = True) -> str:
+    """The address as stored: checked by email-validator (RFC 5321/6531 syntax; NUL, control and
+    bidi characters refused), the domain in IDNA (ASCII) form, lower-cased. Addresses whose part
+    before the @ is not ASCII need SMTPUTF8: refused when the mail server cannot take them."""
+    text = (value or "").strip()
+    if len(text) > 320:
+        raise BadRequest("That email address is too long.")
+    if "=?" in text:  # an RFC 2047 encoded word is a header trick, not an address
         raise BadRequest("That does not look like an email address.")
-    return email
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise BadRequest(f"That does not look like an email address: {exc}") from None
+    if result.smtputf8 and not utf8_local_part:
+        raise BadRequest("This site's mail server cannot deliver to an address with non-ASCII letters before "
+                         "the @. Please use another address.")
+    return (result.ascii_email or result.normalized).lower()
 
 
 def split_list(value: str, limit: int = 20) -> list[str]:
@@ -42,7 +56,7 @@ def subscribe(store: Store, settings: Settings, email: str, frequency: str, topi
     """Register a pending subscriber and queue its confirmation. Returns the outbox id to send
     now, or None. Known, unknown and rate-limited addresses get the same answer from the page."""
     now = now or time.time()
-    email = normalise_email(email)
+    email = normalise_email(email, accepts_utf8_addresses(store, settings))
     frequency = check_frequency(frequency)
     if not store.digests.hit(f"client:{client}", now, LIMIT_PER_CLIENT[1], LIMIT_PER_CLIENT[0]):
         raise BadRequest("Too many subscription requests from your address; try again in an hour.")
@@ -67,3 +81,15 @@ def confirm(store: Store, subscriber: Subscriber) -> None:
 def unsubscribe(store: Store, subscriber: Subscriber) -> None:
     if subscriber.status != "unsubscribed":
         store.digests.set_status(subscriber.id, "unsubscribed", datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def save_preferences(store: Store, subscriber: Subscriber, form: dict[str, str]) -> None:
+    """Apply the preferences form. Only fields the form sends change; a form without the
+    frequency (an empty or forged POST) changes nothing, so it can never wipe settings."""
+    if "frequency" not in form:
+        raise BadRequest("Nothing to save: the form was empty.")
+    def listed(name: str, current: list[str]) -> list[str]:
+        return split_list(form[name]) if name in form else current
+    store.digests.update_preferences(subscriber.id, check_frequency(form["frequency"]),
+                                     listed("topics", subscriber.topics), listed("authors", subscriber.authors),
+                                     listed("categories", subscriber.categories), bool(form.get("paused")))

@@ -1,4 +1,5 @@
-"""Coordinating processes: shared rate limits (politeness slots), job leases, harvest cursors."""
+"""Coordinating processes: shared rate limits (politeness slots), job leases, harvest cursors,
+and small facts one process learns for the others (``app_state``)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,13 @@ class CoordinationStore(SubStore):
     def release_job_lock(self, job: str, holder: str) -> None:
         with self._write() as conn:
             conn.execute(t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder))
+
+    def get_state(self, name: str) -> str | None:
+        with self._read() as conn:
+            value: str | None = conn.execute(select(t.app_state.c.value).where(t.app_state.c.name == name)).scalar()
+            return value
+
+    def set_state(self, name: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(t.app_state.delete().where(t.app_state.c.name == name))
+            conn.execute(t.app_state.insert().values(name=name, value=value, updated_at=utcnow()))

@@ -8,10 +8,11 @@ take the same row; a row whose sender died comes back when its lease expires.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import String, and_, cast, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
@@ -24,7 +25,8 @@ def _subscriber(r: Any) -> Subscriber:
     return Subscriber(id=r.id, email=r.email, status=r.status, frequency=r.frequency,
                       topics=json.loads(r.topics_json), authors=json.loads(r.authors_json),
                       categories=json.loads(r.categories_json), paused=bool(r.paused), hard_bounces=r.hard_bounces,
-                      created_at=r.created_at, confirmed_at=r.confirmed_at, expires_at=r.expires_at)
+                      created_at=r.created_at, confirmed_at=r.confirmed_at, expires_at=r.expires_at,
+                      link_secret=r.link_secret)
 
 
 def _message(r: Any) -> OutboxMessage:
@@ -43,8 +45,10 @@ class DigestStore(SubStore):
                        categories: list[str], now: str, expires_at: str) -> tuple[Subscriber, bool]:
         """A new pending subscriber, or the existing one; True when a confirmation should go out
         (new, still pending, or unsubscribed and asking again)."""
+        # A new secret for every sign-up: links from an earlier one (or another person's, had the
+        # address been someone else's) never confirm this one.
         values = {"frequency": frequency, "topics_json": json.dumps(topics), "authors_json": json.dumps(authors),
-                  "categories_json": json.dumps(categories)}
+                  "categories_json": json.dumps(categories), "link_secret": secrets.token_urlsafe(24)}
         with self._write() as conn:
             row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
             if row is None:
@@ -69,7 +73,8 @@ class DigestStore(SubStore):
         if status == "confirmed":
             values["confirmed_at"], values["expires_at"] = now, None
         if status == "unsubscribed":
-            values["unsubscribed_at"] = now
+            # Old preferences links stop working; old unsubscribe links still unsubscribe.
+            values["unsubscribed_at"], values["link_secret"] = now, secrets.token_urlsafe(24)
         with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(values))
 
@@ -87,10 +92,13 @@ class DigestStore(SubStore):
             return [_subscriber(r) for r in conn.execute(query)]
 
     def expire_pending(self, now: str) -> int:
-        """Unconfirmed addresses expire: forgotten entirely."""
+        """Unconfirmed sign-ups expire: the address and interests are forgotten. The row stays,
+        anonymised, so that its id is never handed to someone else."""
+        c = t.subscribers.c
         with self._write() as conn:
-            return conn.execute(delete(t.subscribers).where(t.subscribers.c.status == "pending",
-                                                            t.subscribers.c.expires_at < now)).rowcount
+            return int(conn.execute(update(t.subscribers).where(c.status == "pending", c.expires_at < now).values(
+                status="expired", email=literal("expired-") + cast(c.id, String) + literal("@invalid"),
+                topics_json="[]", authors_json="[]", categories_json="[]", link_secret=None)).rowcount)
 
     def counts_by_status(self) -> dict[str, int]:
         with self._read() as conn:
@@ -173,8 +181,20 @@ class DigestStore(SubStore):
         with self._write() as conn:
             conn.execute(update(t.outbox).where(t.outbox.c.id == message_id).values(values))
 
-    def record_hard_bounce(self, subscriber_id: int, limit: int) -> bool:
+    def release(self, message_ids: Sequence[int]) -> None:
+        """Give claimed messages back untouched (the server, not the message, failed): the attempt
+        does not count and the next run sends them."""
+        if not message_ids:
+            return
+        with self._write() as conn:
+            for chunk in chunks(list(message_ids)):
+                conn.execute(update(t.outbox).where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "sending").values(
+                    status="pending", lease_until=None, attempts=t.outbox.c.attempts - 1))
+
+    def record_hard_bounce(self, subscriber_id: int | None, limit: int) -> bool:
         """Count a hard bounce; True when the address is now suppressed."""
+        if subscriber_id is None:
+            return False
         with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
                 hard_bounces=t.subscribers.c.hard_bounces + 1))

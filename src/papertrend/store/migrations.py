@@ -7,6 +7,7 @@ the end, never edit one that has shipped.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -311,6 +312,88 @@ def _drop_dead_trending_columns(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE papers DROP COLUMN {column}")
 
 
+def _accounts(conn: Connection) -> None:
+    """Accounts, sign-in links, per-subscriber link secrets, and mail for people who are not
+    subscribers (sign-in links): outbox.subscriber_id becomes optional."""
+    m = MetaData()
+    users = Table(
+        "users", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("email", String(320), nullable=False, unique=True),      # lower-cased
+        Column("name", String(40), nullable=False, unique=True),        # shown on pages: /u/<name>
+        Column("role", String(20), nullable=False, default="reader"),   # reader, moderator, admin
+        Column("status", String(20), nullable=False, default="active"), # active, suspended
+        Column("session_epoch", Integer, nullable=False, default=0),    # bumped: every session ends
+        Column("created_at", String(40), nullable=False),
+        Column("last_signed_in", String(40)),
+        sqlite_autoincrement=True,   # ids are never handed out twice
+    )
+    tokens = Table(
+        "signin_tokens", m,
+        Column("token_hash", String(64), primary_key=True),            # sha256 of the emailed secret
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column("expires_at", Float, nullable=False),
+        Column("used_at", String(40)),
+    )
+    state = Table(
+        "app_state", m,
+        Column("name", String(100), primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+    )
+    _create(conn, users, tokens, state)
+    # Links in mail are bound to a random secret of the subscriber, renewed when they sign up
+    # again or unsubscribe: a kept link can never act for someone else, or after it should not.
+    conn.exec_driver_sql("ALTER TABLE subscribers ADD COLUMN link_secret VARCHAR(64)")
+    for (sid,) in conn.exec_driver_sql("SELECT id FROM subscribers").fetchall():
+        conn.exec_driver_sql(_param("UPDATE subscribers SET link_secret = ? WHERE id = ?", conn),
+                             (secrets.token_urlsafe(24), sid))
+    if conn.dialect.name == "sqlite":
+        # SQLite cannot drop NOT NULL: the outbox is rebuilt (nothing refers to it).
+        conn.exec_driver_sql("ALTER TABLE outbox RENAME TO outbox_0007")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_outbox_status_next")
+        m2 = MetaData()
+        Table("subscribers", m2, Column("id", Integer, primary_key=True))
+        Table("users", m2, Column("id", Integer, primary_key=True))
+        outbox = Table(
+            "outbox", m2,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),
+            Column("kind", String(20), nullable=False),
+            Column("period", String(20), nullable=False),
+            Column("message_id", String(200), nullable=False, unique=True),
+            Column("to_addr", String(320), nullable=False),
+            Column("raw", LargeBinary, nullable=False),
+            Column("subject", Text, nullable=False),
+            Column("status", String(20), nullable=False),
+            Column("attempts", Integer, nullable=False, default=0),
+            Column("next_attempt_at", Float, nullable=False, default=0.0),
+            Column("lease_until", Float),
+            Column("last_error", Text),
+            Column("transport", String(20)),
+            Column("created_at", String(40), nullable=False),
+            Column("sent_at", String(40)),
+            Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+            UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
+            Index("ix_outbox_status_next", "status", "next_attempt_at"),
+            sqlite_autoincrement=True,
+        )
+        outbox.create(conn)
+        columns = ("id, subscriber_id, kind, period, message_id, to_addr, raw, subject, status, attempts, "
+                   "next_attempt_at, lease_until, last_error, transport, created_at, sent_at")
+        conn.exec_driver_sql(f"INSERT INTO outbox ({columns}) SELECT {columns} FROM outbox_0007")
+        conn.exec_driver_sql("DROP TABLE outbox_0007")
+    else:
+        conn.exec_driver_sql("ALTER TABLE outbox ALTER COLUMN subscriber_id DROP NOT NULL")
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN user_id INTEGER REFERENCES users (id) ON DELETE CASCADE")
+
+
+def _param(sql: str, conn: Connection) -> str:
+    """``?`` placeholders in the driver's own style."""
+    return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
@@ -319,6 +402,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_digests", _digests),
     ("0006_text_log", _text_log),
     ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
+    ("0008_accounts", _accounts),
 ]
 
 

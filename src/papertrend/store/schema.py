@@ -230,6 +230,7 @@ subscribers = Table(
     Column("confirmed_at", String(40)),
     Column("expires_at", String(40)),
     Column("unsubscribed_at", String(40)),
+    Column("link_secret", String(64)),          # binds links in mail to this sign-up; renewed to revoke them
 )
 
 # Scholar Inbox's rule: a paper reaches a subscriber at most once, across all digests.
@@ -245,8 +246,8 @@ sent_papers = Table(
 outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(20), nullable=False),          # confirm, digest
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),
+    Column("kind", String(20), nullable=False),          # confirm, digest, signin
     Column("period", String(20), nullable=False),        # 2026-07-31, 2026-W31, or a confirm nonce
     Column("message_id", String(200), nullable=False, unique=True),
     Column("to_addr", String(320), nullable=False),
@@ -260,8 +261,34 @@ outbox = Table(
     Column("transport", String(20)),                     # smtp, or local when no SMTP server is set
     Column("created_at", String(40), nullable=False),
     Column("sent_at", String(40)),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),   # sign-in mail to an account
     UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# Accounts: sign-in by emailed link, no password. Ids are never handed out twice.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(40), nullable=False, unique=True),
+    Column("role", String(20), nullable=False, default="reader"),     # reader, moderator, admin
+    Column("status", String(20), nullable=False, default="active"),   # active, suspended
+    Column("session_epoch", Integer, nullable=False, default=0),      # bumped: every session ends
+    Column("created_at", String(40), nullable=False),
+    Column("last_signed_in", String(40)),
+    sqlite_autoincrement=True,
+)
+
+# One row per emailed sign-in link: only its hash is kept; single use, short-lived.
+signin_tokens = Table(
+    "signin_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", String(40)),
 )
 
 # Abuse limits on the subscribe form: one row per attempt, keyed by client address or email.
@@ -270,4 +297,12 @@ rate_events = Table(
     Column("key", String(400), nullable=False),
     Column("at", Float, nullable=False),
     Index("ix_rate_events_key_at", "key", "at"),
+)
+
+# What one process learned that others need: e.g. whether the SMTP server takes SMTPUTF8.
+app_state = Table(
+    "app_state", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
+from ..digest.pump import MailPump
 from ..errors import PapertrendError
 from ..store import Store
 from . import subscriptions, views
@@ -120,7 +121,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         searcher().warm()  # indexes load in the background; the first searches use SQL meanwhile
+        app.state.mail_pump.nudge()  # mail queued while no web process ran
         yield
+        app.state.mail_pump.stop()
 
     app = Starlette(
         routes=routes,
@@ -133,6 +136,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.renderer = Renderer(settings, HERE / "templates")
     app.state.data_version = DataVersion(store)
     app.state.searcher = searcher
+    app.state.mail_pump = MailPump(store, settings)
     return app
 
 

@@ -10,8 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..digest import links, subscribe as sub
-from ..digest.mailer import deliver
-from ..errors import NotFound
 from ..models import Subscriber
 from .render import Renderer
 
@@ -23,11 +21,7 @@ def _page(request: Request, template: str, context: dict, status: int = 200) -> 
 
 
 def _subscriber(request: Request, purpose: str, token: str) -> Subscriber:
-    sid = links.read_token(request.app.state.settings, purpose, token)
-    subscriber = request.app.state.store.digests.get(sid)
-    if subscriber is None:
-        raise NotFound("This subscription no longer exists.")
-    return subscriber
+    return links.subscriber_for(request.app.state.settings, request.app.state.store, purpose, token)
 
 
 async def subscribe_post(request: Request) -> Response:
@@ -38,7 +32,8 @@ async def subscribe_post(request: Request) -> Response:
                               str(form.get("topics", "")), str(form.get("authors", "")),
                               str(form.get("categories", "")), client)
     if outbox_id is not None:
-        deliver(store, settings, only_id=outbox_id)  # the confirmation goes out now, not at the next run
+        # The request only writes to the outbox; the sender mails it (never inside a request).
+        request.app.state.mail_pump.nudge()
     # The same answer whether the address was new, known or already confirmed: no enumeration.
     return _page(request, "subscribed.html", {"local": not settings.smtp_host})
 
@@ -50,7 +45,7 @@ async def confirm(request: Request) -> Response:
     subscriber = _subscriber(request, "confirm", token)
     if request.method == "POST":
         sub.confirm(request.app.state.store, subscriber)
-        prefs = links.link(request.app.state.settings, "/preferences", "prefs", subscriber.id)
+        prefs = links.link(request.app.state.settings, "/preferences", "prefs", subscriber)
         return _page(request, "confirmed.html", {"prefs": prefs.split("?", 1)[1]})
     # Mail scanners follow links: a GET only shows the button.
     return _page(request, "confirm.html", {"token": token, "subscriber": subscriber})
@@ -66,13 +61,12 @@ async def preferences(request: Request) -> Response:
         if form.get("unsubscribe"):
             sub.unsubscribe(store, subscriber)
         else:
-            store.digests.update_preferences(subscriber.id, sub.check_frequency(str(form.get("frequency", "daily"))),
-                                             sub.split_list(str(form.get("topics", ""))),
-                                             sub.split_list(str(form.get("authors", ""))),
-                                             sub.split_list(str(form.get("categories", ""))), bool(form.get("paused")))
-        subscriber = store.digests.get(subscriber.id)
+            sub.save_preferences(store, subscriber, {k: str(v) for k, v in form.items()})
+        subscriber = store.digests.get(subscriber.id) or subscriber
         saved = True
-    unsub = links.make_token(request.app.state.settings, "unsub", subscriber.id)
+        if subscriber.status == "unsubscribed":  # the old token is no longer valid
+            return _page(request, "unsubscribed.html", {})
+    unsub = links.make_token(request.app.state.settings, "unsub", subscriber)
     return _page(request, "preferences.html", {"s": subscriber, "token": token, "saved": saved, "unsub": unsub})
 
 
