@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from papertrend.config import SETTINGS, load_settings
+from papertrend.config import DEV_SECRET, SETTINGS, load_settings
 from papertrend.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +31,43 @@ def test_bad_settings_are_named(tmp_path: Path) -> None:
     bad.write_text("port = = 3")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         load_settings(bad)
-    with pytest.raises(ConfigError, match="secret_key is the development default"):
+    with pytest.raises(ConfigError, match="secret_key is not set"):
         load_settings(None, {"PAPERTREND_ENVIRONMENT": "production"})
+    with pytest.raises(ConfigError, match="too short"):
+        load_settings(None, {"PAPERTREND_ENVIRONMENT": "production", "PAPERTREND_SECRET_KEY": "abc"})
+
+
+def test_development_makes_its_own_secret_and_keeps_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db' / 'papers.db'}"
+    first = load_settings(database_url=url)
+    keyfile = tmp_path / "db" / "secret_key"
+    assert first.secret_key not in ("", DEV_SECRET) and len(first.secret_key) >= 32
+    assert keyfile.stat().st_mode & 0o777 == 0o600
+    assert load_settings(database_url=url).secret_key == first.secret_key  # kept across restarts
+    assert load_settings(database_url=f"sqlite:///{tmp_path / 'other.db'}").secret_key != first.secret_key
+
+
+def test_a_link_forged_with_the_old_public_secret_acts_for_nobody(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from papertrend.digest.links import make_token
+    from papertrend.store import open_store, utcnow
+    from papertrend.web.app import create_app
+
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'papers.db'}")
+    store = open_store(settings)
+    for i in range(8):
+        store.digests.upsert_pending(f"s{i}@example.org", "daily", [], [], [], utcnow(), "2999-01-01")
+    client = TestClient(create_app(settings, store))
+    public = settings.replace(secret_key=DEV_SECRET)
+    for sid in range(1, 9):
+        subscriber = store.digests.get(sid)
+        assert subscriber is not None
+        forged = make_token(public, "prefs", subscriber)
+        assert client.get("/preferences", params={"token": forged}).status_code == 400
+        assert client.post("/unsubscribe", params={"token": make_token(public, "unsub", subscriber)}).status_code == 400
+    genuine = make_token(settings, "prefs", store.digests.get(1))
+    assert client.get("/preferences", params={"token": genuine}).status_code == 200
 
 
 def test_config_show_masks_secrets(run_cli) -> None:

@@ -9,6 +9,8 @@ to :func:`load_settings`.
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,8 +51,10 @@ class Settings:
 
     database_url: str = _setting("sqlite:///var/papertrend.db",
                          "Where papers live: sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
-    environment: str = _setting("development", "development or production; production refuses the default secret_key")
-    secret_key: Secret = _setting(Secret(DEV_SECRET), "Signs links in emails and forms")
+    environment: str = _setting("development", "development or production; production refuses to start without "
+                                "a secret_key")
+    secret_key: Secret = _setting(Secret(DEV_SECRET), "Signs links in mail, sessions and forms; in development a "
+                                  "random one is made and kept beside the database")
     host: str = _setting("127.0.0.1", "Address `papertrend serve` listens on")
     port: int = _setting(8000, "Port `papertrend serve` listens on")
     workers: int = _setting(1, "Web worker processes for `papertrend serve`")
@@ -187,6 +191,33 @@ def load_settings(
         if value is not None:
             values[key] = _coerce(key, value)
     settings = Settings(**values)
-    if settings.environment == "production" and settings.secret_key == DEV_SECRET:
-        raise ConfigError("secret_key is the development default: set PAPERTREND_SECRET_KEY in production")
+    if settings.secret_key in (DEV_SECRET, ""):
+        if settings.environment == "production":
+            raise ConfigError("secret_key is not set: set PAPERTREND_SECRET_KEY (a long random string) in production")
+        settings = settings.replace(secret_key=_development_secret(settings))
+    if len(settings.secret_key) < 16:
+        raise ConfigError("secret_key is too short: use at least 16 random characters")
     return settings
+
+
+def _development_secret(settings: Settings) -> str:
+    """Development never signs with a public default: a random secret made on first run and kept
+    beside the SQLite database (``secret_key`` in its folder, readable by its owner only), so links
+    keep working across restarts. Other databases get one per process."""
+    path = settings.sqlite_path
+    if path is None:
+        return secrets.token_urlsafe(32)
+    keyfile = path.parent / "secret_key"
+    try:
+        return keyfile.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    keyfile.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return keyfile.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(value + "\n")
+    return value
