@@ -17,6 +17,7 @@ ALLOWED = {
     "models": set(),
     "config": {"errors"},
     "ids": set(),
+    "addresses": {"errors"},
     "periods": {"errors"},
     "sources": {"errors", "models", "ids"},
     "store": {"config", "errors", "models", "ids"},
@@ -24,7 +25,8 @@ ALLOWED = {
     "enrich": {"config", "errors", "models", "ids", "store"},
     "rank": {"config", "errors", "models", "ids", "periods", "store"},
     "search": {"config", "errors", "models", "ids", "store", "enrich"},
-    "digest": {"config", "errors", "models", "ids", "periods", "store", "rank"},
+    "digest": {"config", "errors", "models", "ids", "periods", "store", "rank", "addresses"},
+    "accounts": {"config", "errors", "models", "ids", "store", "digest", "addresses"},
 }
 
 

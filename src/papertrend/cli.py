@@ -578,6 +578,47 @@ def digest_status(ctx: Context, as_json: bool) -> None:
     out.print("subscribers: " + (" · ".join(f"{k} {v}" for k, v in subs.items()) or "none"))
 
 
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """Accounts and their roles (reader, moderator, admin)."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["reader", "moderator", "admin"]), default="reader", show_default=True)
+@click.option("--link/--no-link", default=True, show_default=True,
+              help="Print a one-time sign-in link (valid 15 minutes) for the account.")
+@pass_ctx
+def users_add(ctx: Context, email: str, role: str, link: bool) -> None:
+    """Make an account (or change its role). The first admin is made this way."""
+    from .accounts.signin import add_user, new_link
+
+    store = ctx.store()
+    user = add_user(store, email, role)
+    out.print(f"{user.name} <{user.email}>: {user.role}", highlight=False)
+    if link:
+        out.print(f"sign in once, within 15 minutes: {new_link(store, ctx.settings, user.email)}",
+                  highlight=False, soft_wrap=True)
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def users_list(ctx: Context, as_json: bool) -> None:
+    """Every account with its role and status."""
+    accounts = ctx.store().accounts.list(limit=10_000)
+    if as_json:
+        click.echo(json.dumps([vars(u) for u in accounts], indent=2))
+        return
+    table = Table("id", "name", "email", "role", "status", "created", "last signed in")
+    for u in accounts:
+        table.add_row(str(u.id), u.name, u.email, u.role, u.status, u.created_at, u.last_signed_in or "")
+    out.print(table)
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 

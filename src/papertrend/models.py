@@ -227,3 +227,24 @@ class OutboxMessage:
     transport: str | None
     created_at: str
     sent_at: str | None
+
+
+ROLE_ORDER = ("reader", "moderator", "admin")
+
+
+@dataclass
+class User:
+    """An account. Signing in proves the address; there is no password."""
+
+    id: int
+    email: str
+    name: str
+    role: str = "reader"          # reader, moderator, admin
+    status: str = "active"        # active, suspended
+    session_epoch: int = 0        # sessions signed with an older epoch are over
+    created_at: str = ""
+    last_signed_in: str | None = None
+
+    def has_role(self, role: str) -> bool:
+        """Admins can do what moderators can, and moderators what readers can."""
+        return self.status == "active" and ROLE_ORDER.index(self.role) >= ROLE_ORDER.index(role)

@@ -78,6 +78,16 @@ def confirmation(settings: Settings, subscriber: Subscriber, nonce: str) -> Comp
     return Composed(msg_id, subject, raw)
 
 
+def signin(settings: Settings, email: str, link: str, minutes: int, nonce: str) -> Composed:
+    """The sign-in mail: a single-use link, to an address that may have no account yet."""
+    ctx = {"site": settings.site_name, "email": email, "link": link, "minutes": minutes}
+    subject = f"Sign in to {settings.site_name}"
+    msg_id = f"<signin.{nonce}@{_domain(settings)}>"
+    raw = _message(settings, email, subject, _env.get_template("signin.txt").render(**ctx),
+                   _env.get_template("signin.html").render(**ctx), msg_id, None)
+    return Composed(msg_id, subject, raw)
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 

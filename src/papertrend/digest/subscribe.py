@@ -6,8 +6,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
-
+from ..addresses import normalise_email
 from ..config import Settings
 from ..errors import BadRequest
 from ..models import Subscriber
@@ -19,25 +18,6 @@ FREQUENCIES = ("daily", "weekly")
 PENDING_DAYS = 3
 LIMIT_PER_CLIENT = (10, 3600.0)     # subscribe requests per client address per hour
 LIMIT_PER_EMAIL = (3, 86400.0)      # confirmation mails per address per day
-
-
-def normalise_email(value: str, utf8_local_part: bool = True) -> str:
-    """The address as stored: checked by email-validator (RFC 5321/6531 syntax; NUL, control and
-    bidi characters refused), the domain in IDNA (ASCII) form, lower-cased. Addresses whose part
-    before the @ is not ASCII need SMTPUTF8: refused when the mail server cannot take them."""
-    text = (value or "").strip()
-    if len(text) > 320:
-        raise BadRequest("That email address is too long.")
-    if "=?" in text:  # an RFC 2047 encoded word is a header trick, not an address
-        raise BadRequest("That does not look like an email address.")
-    try:
-        result = validate_email(text, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise BadRequest(f"That does not look like an email address: {exc}") from None
-    if result.smtputf8 and not utf8_local_part:
-        raise BadRequest("This site's mail server cannot deliver to an address with non-ASCII letters before "
-                         "the @. Please use another address.")
-    return (result.ascii_email or result.normalized).lower()
 
 
 def split_list(value: str, limit: int = 20) -> list[str]:
@@ -58,13 +38,13 @@ def subscribe(store: Store, settings: Settings, email: str, frequency: str, topi
     now = now or time.time()
     email = normalise_email(email, accepts_utf8_addresses(store, settings))
     frequency = check_frequency(frequency)
-    if not store.digests.hit(f"client:{client}", now, LIMIT_PER_CLIENT[1], LIMIT_PER_CLIENT[0]):
+    if not store.coordination.hit(f"subscribe-client:{client}", now, LIMIT_PER_CLIENT[1], LIMIT_PER_CLIENT[0]):
         raise BadRequest("Too many subscription requests from your address; try again in an hour.")
     stamp = datetime.fromtimestamp(now, UTC)
     subscriber, send = store.digests.upsert_pending(
         email, frequency, split_list(topics), split_list(authors), split_list(categories),
         stamp.isoformat(timespec="seconds"), (stamp + timedelta(days=PENDING_DAYS)).isoformat(timespec="seconds"))
-    if not send or not store.digests.hit(f"email:{email}", now, LIMIT_PER_EMAIL[1], LIMIT_PER_EMAIL[0]):
+    if not send or not store.coordination.hit(f"subscribe-email:{email}", now, LIMIT_PER_EMAIL[1], LIMIT_PER_EMAIL[0]):
         return None  # the form cannot be used to flood someone's inbox
     nonce = f"c{int(now * 1000)}"
     c = compose.confirmation(settings, subscriber, nonce)

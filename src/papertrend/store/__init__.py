@@ -10,8 +10,9 @@ concept, each owning its transactions::
     store.search        FTS5 and the text-change log                (search.py)
     store.vectors       stored embeddings                           (vectors.py)
     store.runs          ingest runs and job runs                    (runs.py)
-    store.coordination  politeness slots, job leases, cursors       (coordination.py)
-    store.digests       subscribers, the outbox, abuse limits       (digests.py)
+    store.coordination  politeness slots, job leases, cursors, abuse limits (coordination.py)
+    store.digests       subscribers, the outbox                     (digests.py)
+    store.accounts      accounts and sign-in links                  (accounts.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
 every write takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of
@@ -30,6 +31,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from ..config import Settings
 from ..errors import StoreError
 from . import migrations
+from .accounts import AccountStore
 from .base import utcnow
 from .coordination import CoordinationStore
 from .digests import DigestStore
@@ -88,6 +90,7 @@ class Store:
         self.runs = RunStore(self)
         self.coordination = CoordinationStore(self)
         self.digests = DigestStore(self)
+        self.accounts = AccountStore(self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

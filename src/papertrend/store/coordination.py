@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from . import schema as t
 from .base import SubStore, utcnow
@@ -76,3 +76,14 @@ class CoordinationStore(SubStore):
         with self._write() as conn:
             conn.execute(t.app_state.delete().where(t.app_state.c.name == name))
             conn.execute(t.app_state.insert().values(name=name, value=value, updated_at=utcnow()))
+
+    def hit(self, key: str, now: float, window: float, limit: int) -> bool:
+        """Record an attempt under ``key``; False when ``limit`` attempts in ``window`` s are exceeded."""
+        with self._write() as conn:
+            conn.execute(delete(t.rate_events).where(t.rate_events.c.at < now - 86400 * 2))
+            n = conn.execute(select(func.count()).select_from(t.rate_events).where(
+                t.rate_events.c.key == key, t.rate_events.c.at >= now - window)).scalar_one()
+            if n >= limit:
+                return False
+            conn.execute(insert(t.rate_events).values(key=key, at=now))
+            return True

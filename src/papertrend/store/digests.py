@@ -219,16 +219,3 @@ class DigestStore(SubStore):
         with self._read() as conn:
             row = conn.execute(select(t.outbox).where(t.outbox.c.id == message_id)).first()
         return _message(row) if row else None
-
-    # -- abuse limits ------------------------------------------------------------------------------
-
-    def hit(self, key: str, now: float, window: float, limit: int) -> bool:
-        """Record an attempt under ``key``; False when ``limit`` attempts in ``window`` s are exceeded."""
-        with self._write() as conn:
-            conn.execute(delete(t.rate_events).where(t.rate_events.c.at < now - 86400 * 2))
-            n = conn.execute(select(func.count()).select_from(t.rate_events).where(
-                t.rate_events.c.key == key, t.rate_events.c.at >= now - window)).scalar_one()
-            if n >= limit:
-                return False
-            conn.execute(insert(t.rate_events).values(key=key, at=now))
-            return True

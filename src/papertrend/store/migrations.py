@@ -313,8 +313,8 @@ def _drop_dead_trending_columns(conn: Connection) -> None:
 
 
 def _accounts(conn: Connection) -> None:
-    """Accounts, sign-in links, per-subscriber link secrets, and mail for people who are not
-    subscribers (sign-in links): outbox.subscriber_id becomes optional."""
+    """Accounts, sign-in links, per-subscriber link secrets, shared state, and mail to people who
+    are not subscribers (sign-in links): outbox.subscriber_id becomes optional."""
     m = MetaData()
     users = Table(
         "users", m,
@@ -331,7 +331,7 @@ def _accounts(conn: Connection) -> None:
     tokens = Table(
         "signin_tokens", m,
         Column("token_hash", String(64), primary_key=True),            # sha256 of the emailed secret
-        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        Column("email", String(320), nullable=False),                  # the account is made on first use
         Column("created_at", String(40), nullable=False),
         Column("expires_at", Float, nullable=False),
         Column("used_at", String(40)),
@@ -355,7 +355,6 @@ def _accounts(conn: Connection) -> None:
         conn.exec_driver_sql("DROP INDEX IF EXISTS ix_outbox_status_next")
         m2 = MetaData()
         Table("subscribers", m2, Column("id", Integer, primary_key=True))
-        Table("users", m2, Column("id", Integer, primary_key=True))
         outbox = Table(
             "outbox", m2,
             Column("id", Integer, primary_key=True, autoincrement=True),
@@ -374,7 +373,6 @@ def _accounts(conn: Connection) -> None:
             Column("transport", String(20)),
             Column("created_at", String(40), nullable=False),
             Column("sent_at", String(40)),
-            Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
             UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
             Index("ix_outbox_status_next", "status", "next_attempt_at"),
             sqlite_autoincrement=True,
@@ -386,7 +384,6 @@ def _accounts(conn: Connection) -> None:
         conn.exec_driver_sql("DROP TABLE outbox_0007")
     else:
         conn.exec_driver_sql("ALTER TABLE outbox ALTER COLUMN subscriber_id DROP NOT NULL")
-        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN user_id INTEGER REFERENCES users (id) ON DELETE CASCADE")
 
 
 def _param(sql: str, conn: Connection) -> str:

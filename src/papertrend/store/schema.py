@@ -261,7 +261,6 @@ outbox = Table(
     Column("transport", String(20)),                     # smtp, or local when no SMTP server is set
     Column("created_at", String(40), nullable=False),
     Column("sent_at", String(40)),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),   # sign-in mail to an account
     UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
@@ -285,7 +284,7 @@ users = Table(
 signin_tokens = Table(
     "signin_tokens", metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),     # proving this address makes or opens its account
     Column("created_at", String(40), nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("used_at", String(40)),
