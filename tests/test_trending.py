@@ -156,3 +156,25 @@ def test_older_never_outranks_identical_newer(up, com, stars, gained, age, older
 def test_missing_signals_are_handled() -> None:
     assert score(Signals()).score == 0.0
     assert score(Signals(stars=None, stars_gained=-50, gain_days=0.0)).score == 0.0
+
+
+def test_etags_change_when_trending_or_stars_change(store, settings, shared: Path) -> None:
+    """After a star refresh and a recompute, /trending and the paper page are new: a client
+    holding the old ETag gets the new page, not 304."""
+    from papertrend.web.app import create_app
+
+    import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
+    recompute_trending(store)
+    paper = next(p for p in store.papers.in_range("2026-07-31", "2026-07-31") if p.code_repo)
+    client = TestClient(create_app(settings, store))
+    app = client.app
+    pages = ["/trending", f"/papers/{paper.id}"]
+    tags = {path: client.get(path).headers["etag"] for path in pages}
+    for path in pages:
+        assert client.get(path, headers={"if-none-match": tags[path]}).status_code == 304
+    store.signals.record_repo(paper.code_repo.lower(), "ok", (paper.github_stars or 0) + 500, None, None)
+    recompute_trending(store)
+    app.state.data_version.ttl = 0  # read the store's version now, not up to a second later
+    for path in pages:
+        fresh = client.get(path, headers={"if-none-match": tags[path]})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != tags[path], path

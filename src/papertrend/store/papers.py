@@ -185,11 +185,15 @@ class PaperStore(SubStore):
             return [DayCount(d, n) for d, n in conn.execute(query)]
 
     def data_version(self) -> str:
-        """Changes whenever papers change: a cheap validator for HTTP caching."""
+        """Changes whenever what a public page shows changes: papers (their text, and their
+        signals: imports and star refreshes set ``last_changed``), the trending ranking, vectors
+        (similar papers), runs. A validator for HTTP caching, read at most once a second."""
+        parts = (select(func.count(), func.max(t.papers.c.last_changed)),
+                 select(func.max(t.ingest_runs.c.id)),
+                 select(func.max(t.trending.c.computed_at)),   # a few thousand rows at most
+                 select(func.max(t.paper_vectors.c.seq)))
         with self._read() as conn:
-            count, changed = conn.execute(select(func.count(), func.max(t.papers.c.last_changed))).one()
-            runs = conn.execute(select(func.max(t.ingest_runs.c.id))).scalar_one()
-        return f"{count}-{changed}-{runs}"
+            return "-".join(str(v) for query in parts for v in conn.execute(query).one())
 
     def sources_of(self, paper_id: str) -> list[dict[str, Any]]:
         query = (select(t.paper_sources.c.source, t.paper_sources.c.ref, t.paper_sources.c.first_seen)

@@ -89,5 +89,6 @@ class SignalStore(SubStore):
             conn.execute(update(t.repos).where(t.repos.c.repo == repo).values(values))
             if stars is not None:
                 conn.execute(t.repo_stars.insert().values(repo=repo, observed_at=now, stars=stars, source="github"))
+                # last_changed: the paper's page (stars, sparkline) changed, so its ETag must.
                 conn.execute(update(t.papers).where(func.lower(t.papers.c.code_url) == f"https://github.com/{repo}")
-                             .values(github_stars=stars))
+                             .values(github_stars=stars, last_changed=now))
