@@ -98,6 +98,8 @@ class Settings:
                          "How long a sender holds claimed outbox rows before another may take them")
     digest_max_papers: int = _setting(10, "Papers in one digest at most")
     bounce_limit: int = _setting(3, "Hard bounces (5xx) after which an address is suppressed")
+    max_body_bytes: int = _setting(1_000_000, "Largest request body the web app reads (forms, API posts); larger "
+                                   "ones get 413")
     web_sends_mail: bool = _setting(True, "The web process sends queued mail (confirmations, sign-in links) "
                                           "in a background thread; turn off when a worker sends it")
     smtp_timeout: float = _setting(30.0, "Seconds to wait for the SMTP server before giving up on it")

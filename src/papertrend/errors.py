@@ -8,7 +8,11 @@
     │   └── RemoteError             a remote service answered badly (arXiv, GitHub, HF)
     ├── MailServerError             the SMTP server cannot be used (connection, authentication)
     ├── NotFound                    404: no such paper, page or subscriber
-    └── BadRequest                  400: a malformed date, week, query or form value
+    ├── BadRequest                  400: a malformed date, week, query or form value
+    ├── SignInRequired              401: the page needs an account (pages redirect to sign in)
+    ├── Forbidden                   403: the account's role does not allow it, or a form without
+    │                                    its CSRF token
+    └── TooLarge                    413: a request body over max_body_bytes
 """
 
 from __future__ import annotations
@@ -61,3 +65,15 @@ class MailServerError(PapertrendError):
     """The mail server, not a message, failed: nothing was sent and every message waits."""
 
     status_code = 503
+
+
+class SignInRequired(PapertrendError):
+    status_code = 401
+
+
+class Forbidden(PapertrendError):
+    status_code = 403
+
+
+class TooLarge(PapertrendError):
+    status_code = 413

@@ -68,6 +68,17 @@ class DigestStore(SubStore):
             row = conn.execute(select(t.subscribers).where(t.subscribers.c.id == subscriber_id)).first()
         return _subscriber(row) if row else None
 
+    def by_email(self, email: str) -> Subscriber | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
+        return _subscriber(row) if row else None
+
+    def recent(self, limit: int = 100) -> list[Subscriber]:
+        """The newest subscribers first (the admin page)."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.subscribers).order_by(t.subscribers.c.id.desc()).limit(limit))
+            return [_subscriber(r) for r in rows]
+
     def set_status(self, subscriber_id: int, status: str, now: str) -> None:
         values: dict[str, Any] = {"status": status}
         if status == "confirmed":

@@ -1,0 +1,186 @@
+"""Security as one design every view calls (as datasette's permission checks are):
+
+- **who**: :func:`visitor` reads the signed session cookie once per request;
+- **may they**: :func:`require` raises SignInRequired (pages redirect to sign in) or Forbidden;
+- **did they mean it**: :func:`checked_form` reads a POSTed form and refuses it (403) unless it
+  carries the CSRF token of this browser, and unless its Origin, when sent, is this site. The
+  one exemption is the RFC 8058 one-click unsubscribe, which mail clients POST with no page;
+- **how much**: :class:`BodyLimit` answers 413 before reading a body over ``max_body_bytes``.
+
+Pages are cached and shared between visitors, so what is per visitor (the CSRF token, the
+account menu) is spliced into the cached page at send time (:func:`personalise`); the ETag of
+a page includes the visitor, so a 304 never hands one visitor's page to another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from markupsafe import escape
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..accounts.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, new_csrf_seed, session_user
+from ..config import Settings
+from ..errors import Forbidden, SignInRequired, TooLarge
+from ..models import User
+
+CSRF_FIELD = "csrf"
+CSRF_PLACEHOLDER = "__PT_CSRF__"
+NAV_PLACEHOLDER = "<!--pt:account-->"
+
+
+@dataclass
+class Visitor:
+    user: User | None
+    csrf_seed: str
+    new_seed: bool          # the browser has no CSRF cookie yet: the response sets one
+
+    @property
+    def key(self) -> str:
+        """What makes this visitor's copy of a page theirs (for ETags)."""
+        who = f"{self.user.id}.{self.user.session_epoch}.{self.user.role}" if self.user else "-"
+        return f"{who}|{self.csrf_seed}"
+
+
+def visitor(request: Request) -> Visitor:
+    """The visitor of this request, read once."""
+    found: Visitor | None = getattr(request.state, "visitor", None)
+    if found is not None:
+        return found
+    store, settings = request.app.state.store, request.app.state.settings
+    seed = request.cookies.get(CSRF_COOKIE, "")
+    new = not (16 <= len(seed) <= 64 and seed.replace("-", "").replace("_", "").isalnum())
+    found = Visitor(session_user(store, settings, request.cookies.get(SESSION_COOKIE)),
+                    new_csrf_seed() if new else seed, new)
+    request.state.visitor = found
+    return found
+
+
+def require(request: Request, role: str = "reader") -> User:
+    """The signed-in account, if its role allows ``role``."""
+    user = visitor(request).user
+    if user is None:
+        raise SignInRequired("Sign in to see this page.")
+    if not user.has_role(role):
+        raise Forbidden("Your account is not allowed to do this." if user.status == "active"
+                        else "This account is suspended.")
+    return user
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin != "null"   # no Origin (old clients): the token decides; "null": refused
+    allowed = {_origin(settings.base_url), f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return origin.rstrip("/") in allowed
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, if it is this browser's own (CSRF token and Origin); Forbidden otherwise."""
+    settings: Settings = request.app.state.settings
+    form = await request.form(max_files=0, max_fields=200)
+    token = str(form.get(CSRF_FIELD) or request.headers.get("x-csrf-token") or "")
+    if not _same_origin(request, settings) or not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), token):
+        raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+    return form
+
+
+def csrf_for(request: Request) -> str:
+    return csrf_token(request.app.state.settings, visitor(request).csrf_seed)
+
+
+def visitor_etag(request: Request, etag: str) -> str:
+    """The page's ETag made this visitor's: the same page for someone else is another entity."""
+    raw = f"{etag}|{visitor(request).key}"
+    return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'
+
+
+def account_nav(request: Request) -> str:
+    user = visitor(request).user
+    if user is None:
+        return '<a href="/signin">Sign in</a>'
+    admin = ' <a href="/admin">Admin</a>' if user.has_role("admin") else ""
+    return f'<a href="/account">{escape(user.name)}</a>{admin}'
+
+
+def personalise(request: Request, body: bytes) -> bytes:
+    """A (possibly cached, shared) page with this visitor's CSRF token and account menu."""
+    if CSRF_PLACEHOLDER.encode() in body:
+        body = body.replace(CSRF_PLACEHOLDER.encode(), csrf_for(request).encode())
+    if NAV_PLACEHOLDER.encode() in body:
+        body = body.replace(NAV_PLACEHOLDER.encode(), account_nav(request).encode())
+    return body
+
+
+def set_visitor_cookies(request: Request, response: Response) -> None:
+    """Give a new browser its CSRF cookie (HttpOnly, SameSite=Lax; Secure on an https site)."""
+    v: Visitor | None = getattr(request.state, "visitor", None)
+    if v is not None and v.new_seed:
+        response.set_cookie(CSRF_COOKIE, v.csrf_seed, max_age=365 * 86400, httponly=True, samesite="lax",
+                            secure=request.app.state.settings.base_url.startswith("https:"))
+
+
+def set_session(request: Request, response: Response, value: str | None, max_age: int) -> None:
+    secure = request.app.state.settings.base_url.startswith("https:")
+    if value is None:
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=secure)
+    else:
+        response.set_cookie(SESSION_COOKIE, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+
+
+class BodyLimit:
+    """413 for a body over ``limit`` bytes: refused by its Content-Length before reading, and
+    counted while reading when it has none (chunked)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if length and (not length.isdigit() or int(length) > self.limit):
+            await _too_large(scope, send, self.limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise TooLarge(f"The request body is larger than {self.limit:,} bytes.")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    body = json.dumps({"error": f"The request body is larger than {limit:,} bytes.", "status": 413}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def template_context(request: Request) -> dict[str, Any]:
+    """What every template may use about the visitor (not cached pages: those use placeholders)."""
+    return {"visitor": visitor(request).user, "csrf": csrf_for(request)}
