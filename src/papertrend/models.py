@@ -189,6 +189,10 @@ class SearchFilters:
     has_code: bool = False
     min_upvotes: int = 0
 
+    def __post_init__(self) -> None:
+        # No paper has 2^31 upvotes; a larger bound (2^63 overflows SQLite's integers) means the same.
+        object.__setattr__(self, "min_upvotes", max(0, min(self.min_upvotes, 2**31 - 1)))
+
     @property
     def active(self) -> bool:
         return bool(self.date_from or self.date_to or self.category or self.has_code or self.min_upvotes)
