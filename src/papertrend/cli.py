@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +23,8 @@ from .periods import parse_date, parse_month, parse_week
 from .sources import FORMATS
 from .store import Store, open_store
 
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+DEMO_ADMIN = "demo-admin@example.com"
 err = Console(stderr=True)
 out = Console()
 
@@ -633,7 +635,23 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 
     settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v})
     ctx.store()  # creates the schema on an empty database, refuses an outdated one
+    _warn_base_url(settings)
     run(settings)
+
+
+def _served_url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}"
+
+
+def _warn_base_url(settings: Settings) -> None:
+    """Links in mail use base_url: say so when it is not where this server answers."""
+    from urllib.parse import urlsplit
+
+    base = urlsplit(settings.base_url)
+    local = settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::1")
+    if local and base.hostname in ("127.0.0.1", "localhost") and base.port != settings.port:
+        err.print(f"[yellow]warning:[/] base_url is {settings.base_url} but this server listens on "
+                  f"{_served_url(settings)}: links in mail will point elsewhere (set base_url)", highlight=False)
 
 
 @cli.command()
@@ -653,12 +671,23 @@ def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> No
     else:
         _print_summary(summary, False)
     out.print(f"{store.papers.count()} papers, latest day {store.papers.latest_list_date()}")
+    settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port)) if v})
+    if settings.base_url == SETTINGS_BY_NAME["base_url"].default:
+        # The demo's links (sign-in, confirmations in the local outbox) point where it serves.
+        settings = settings.replace(base_url=_served_url(settings))
+    # The local outbox is for admins only: the demo makes one and prints a one-time sign-in link.
+    from .accounts.signin import add_user, new_link
+
+    admin = add_user(store, DEMO_ADMIN, "admin")
+    out.print(f"demo admin {admin.email}: sign in within 15 minutes at {new_link(store, settings, admin.email)}",
+              highlight=False, soft_wrap=True)
+    out.print("(a new link any time: papertrend users add demo-admin@example.com --role admin)", highlight=False)
     if no_serve:
         out.print("look at them with: papertrend papers list   or   papertrend serve")
         return
-    settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port)) if v})
     from .web.server import run
 
+    _warn_base_url(settings)
     run(settings)
 
 
