@@ -38,7 +38,8 @@ def test_bad_lines_rejected_good_lines_kept(run_cli, tmp_path: Path, store) -> N
 
 def test_wrong_encoding_names_the_line(run_cli, tmp_path: Path, store) -> None:
     f = tmp_path / "latin1.jsonl"
-    f.write_bytes(_jsonl(GOOD).encode() + json.dumps(dict(GOOD, id="2601.00009", title="Café"), ensure_ascii=False).encode("latin-1") + b"\n")
+    latin1 = json.dumps(dict(GOOD, id="2601.00009", title="Café"), ensure_ascii=False).encode("latin-1")
+    f.write_bytes(_jsonl(GOOD).encode() + latin1 + b"\n")
     result = run_cli("import", str(f), ok=False)
     assert result.exit_code == 1 and f"{f}:2: not UTF-8 text" in result.output
     assert store.papers.count() == 1
@@ -56,7 +57,8 @@ def test_truncated_json_and_invalid_xml_and_entity_bomb(run_cli, shared: Path, t
     bad_xml.write_text('<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>x</entry></feed>')
     bomb = tmp_path / "bomb.xml"
     bomb.write_text('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-                    + "".join(f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">' for i in range(1, 10))
+                    + "".join(f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">'
+                              for i in range(1, 10))
                     + ']><feed xmlns="http://www.w3.org/2005/Atom"><title>&lol9;</title></feed>')
     unknown = tmp_path / "paper.pdf"
     unknown.write_bytes(b"%PDF-1.7 binary")

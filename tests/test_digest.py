@@ -39,7 +39,7 @@ def mail_settings(settings, smtp: SmtpSink):
 
 @pytest.fixture
 def app(store, mail_settings, shared: Path) -> TestClient:
-    import_paths(store, mail_settings, [shared / "hf-daily" / "2026-07-30.json", shared / "hf-daily" / "2026-07-31.json"])
+    import_paths(store, mail_settings, [shared / "hf-daily" / f"2026-07-{day}.json" for day in ("30", "31")])
     return TestClient(create_app(mail_settings, store))
 
 
@@ -93,7 +93,8 @@ def test_subscriber_journey(app: TestClient, smtp: SmtpSink, store, mail_setting
     assert ids2 and not ids2 & first  # each paper at most once per subscriber
     for pid in ids2:
         p = store.papers.get(pid)
-        assert {"world", "model"} <= set(re.findall(r"\w+", f"{p.title} {p.abstract} {' '.join(p.ai_keywords)}".lower()))
+        words = set(re.findall(r"\w+", f"{p.title} {p.abstract} {' '.join(p.ai_keywords)}".lower()))
+        assert {"world", "model"} <= words
 
     # RFC 8058 one-click: a POST with the standard body, no login.
     unsub = urlparse(second["List-Unsubscribe"].strip().strip("<>"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from papertrend.errors import RemoteError, SourceError
-from papertrend.jobs import ingest_arxiv, ingest_hf, ingest_oai
+from papertrend.jobs import ingest_hf, ingest_oai
 from papertrend.ingest.harvest import fetch_arxiv_ids, harvest_arxiv
 from papertrend.ingest.polite import PoliteClient
 from papertrend.worker import Job, Worker
@@ -149,7 +149,7 @@ def test_spacing_with_an_injected_clock(store, remote, replay: Replay) -> None:
         starts.append(clock[0])
         clock[0] += 0.4  # the request takes 0.4 s
         pc._release()
-    assert [round(b - a, 2) for a, b in zip(starts, starts[1:])] == [3.4, 3.4]
+    assert [round(b - a, 2) for a, b in zip(starts, starts[1:], strict=False)] == [3.4, 3.4]
     assert sum(slept) == pytest.approx(6.0)
 
 
@@ -169,7 +169,7 @@ def test_two_processes_share_the_limit(tmp_path: Path, shared: Path, replay: Rep
         assert p.returncode == 0, errout.decode()
     times = sorted((r["start"], r["end"]) for r in replay.log)
     assert len(times) == 8  # four 7-day windows each
-    for (s1, e1), (s2, _) in zip(times, times[1:]):
+    for (_, e1), (s2, _) in zip(times, times[1:], strict=False):
         assert s2 >= e1, "two requests overlapped"
         assert s2 - e1 >= 0.38, f"only {s2 - e1:.3f} s between requests"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,7 +67,8 @@ def test_stars_refresh_cli_twice_makes_velocity_appear(run_cli, store, settings,
 
 
 def test_faults_gone_retry_after_5xx_timeout(store, settings, tmp_path: Path) -> None:
-    import_paths(store, settings, [_papers_with_repos(tmp_path, ["x/gone1", "x/limited1", "x/flaky1", "x/slow1", "x/ok1"])])
+    repos = ["x/gone1", "x/limited1", "x/flaky1", "x/slow1", "x/ok1"]
+    import_paths(store, settings, [_papers_with_repos(tmp_path, repos)])
     slept: list[float] = []
     with FakeGitHub() as gh:
         client = GitHubClient(settings.replace(github_api_url=gh.url), sleep=slept.append, timeout=0.5)
@@ -143,7 +144,8 @@ def test_more_signal_never_lowers_the_score(up, com, stars, gained, days, age, m
     assert score(Signals(up, com, stars, (gained or 0) + more, days, age)).score >= s
     assert score(Signals(up, com, (stars or 0) + more, gained, days, age)).score >= s
     parts = score(base)
-    assert parts.score == pytest.approx(parts.velocity_part + parts.stars_part + parts.upvotes_part + parts.comments_part)
+    total = parts.velocity_part + parts.stars_part + parts.upvotes_part + parts.comments_part
+    assert parts.score == pytest.approx(total)
 
 
 @hsettings(max_examples=300, deadline=None)

@@ -442,7 +442,8 @@ def _print_counts(counts: dict[str, Any]) -> None:
 @click.option("--until", help="Last submission day (default: today).")
 @click.option("--ids", help="Fetch these arXiv ids instead (comma-separated).")
 @pass_ctx
-def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, until: str | None, ids: str | None) -> None:
+def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, until: str | None,
+                     ids: str | None) -> None:
     """arXiv query API: paged, sorted by submission date, one request every 3 s."""
     from .jobs import ingest_arxiv, ingest_arxiv_ids
 

@@ -41,7 +41,7 @@ def load_vectors_file(store: Store, path: Path, model: str) -> int:
     wanted = {pid: text_hash(title, abstract) for pid, title, abstract, stored in store.vectors.texts_to_embed(model)
               if stored != text_hash(title, abstract)}
     rows = []
-    for pid, hashed, vec in zip(data["ids"], data["hashes"], data["vectors"]):
+    for pid, hashed, vec in zip(data["ids"], data["hashes"], data["vectors"], strict=True):
         pid = str(pid)
         if wanted.get(pid) == str(hashed):
             vec = vec.astype(np.float32)

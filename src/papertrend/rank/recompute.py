@@ -10,6 +10,11 @@ from ..store import Store, utcnow
 from .trending import WINDOWS, Signals, age_days, reason, score_arrays, star_gain
 
 
+def _column(signals: list[Signals], name: str) -> np.ndarray:
+    """One signal of every candidate as floats, NaN where it is unknown."""
+    return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in signals])
+
+
 def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, int]:
     """Score every candidate paper for each window and store the ranking. Safe to re-run.
 
@@ -35,11 +40,8 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
                                    stars_gained=g[0] if g else None, gain_days=g[1] if g else None,
                                    age_days=age_days(c.list_date, anchor)))
 
-        def col(name: str) -> np.ndarray:
-            return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in signals])
-
-        parts = score_arrays(col("upvotes"), col("comments"), col("stars"), col("stars_gained"), col("gain_days"),
-                             col("age_days"))
+        parts = score_arrays(*(_column(signals, name) for name in ("upvotes", "comments", "stars", "stars_gained",
+                                                                   "gain_days", "age_days")))
         order = sorted(range(len(cands)), key=lambda i: (-parts["score"][i], signals[i].age_days, cands[i].id))
         rows = []
         for rank, i in enumerate(order, start=1):

@@ -44,7 +44,8 @@ class AccountStore(SubStore):
             if row is not None:
                 return _user(row)
             taken = set(conn.execute(select(t.users.c.name).where(t.users.c.name.like(f"{base}%"))).scalars())
-            name = base if base not in taken else next(f"{base}-{i}" for i in range(2, 10**6) if f"{base}-{i}" not in taken)
+            name = base if base not in taken else next(
+                f"{base}-{i}" for i in range(2, len(taken) + 3) if f"{base}-{i}" not in taken)
             conn.execute(t.users.insert().values(email=email, name=name, role=role, status="active", session_epoch=0,
                                                  created_at=now))
             return _user(conn.execute(select(t.users).where(t.users.c.email == email)).one())

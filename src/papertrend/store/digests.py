@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, func, insert, literal, or_, select, update
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
@@ -53,7 +53,8 @@ class DigestStore(SubStore):
             row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
             if row is None:
                 conn.execute(insert(t.subscribers).values(email=email, status="pending", created_at=now,
-                                                          expires_at=expires_at, paused=False, hard_bounces=0, **values))
+                                                          expires_at=expires_at, paused=False, hard_bounces=0,
+                                                          **values))
                 row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).one()
                 return _subscriber(row), True
             if row.status in ("pending", "unsubscribed"):
@@ -113,7 +114,8 @@ class DigestStore(SubStore):
 
     def counts_by_status(self) -> dict[str, int]:
         with self._read() as conn:
-            return dict(conn.execute(select(t.subscribers.c.status, func.count()).group_by(t.subscribers.c.status)).all())
+            query = select(t.subscribers.c.status, func.count()).group_by(t.subscribers.c.status)
+            return {status: n for status, n in conn.execute(query)}
 
     # -- the once-only rule --------------------------------------------------------------------
 
@@ -209,9 +211,10 @@ class DigestStore(SubStore):
         with self._write() as conn:
             conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(
                 hard_bounces=t.subscribers.c.hard_bounces + 1))
-            n = conn.execute(select(t.subscribers.c.hard_bounces).where(t.subscribers.c.id == subscriber_id)).scalar_one()
+            this = t.subscribers.c.id == subscriber_id
+            n = conn.execute(select(t.subscribers.c.hard_bounces).where(this)).scalar_one()
             if n >= limit:
-                conn.execute(update(t.subscribers).where(t.subscribers.c.id == subscriber_id).values(status="suppressed"))
+                conn.execute(update(t.subscribers).where(this).values(status="suppressed"))
                 return True
         return False
 
