@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, SHARED, peak_rss_mb, print_table
+from common import ROOT, SHARED, describe_machine, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
@@ -118,6 +118,7 @@ def timed(fn) -> float:
 
 
 def main() -> None:
+    print(f"machine: {describe_machine()}")
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
     rng = random.Random(11)
     rows = []
