@@ -13,7 +13,6 @@ written by bench_relevance.py, or it embeds the shared corpus first: ~3 minutes)
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from common import ROOT, SHARED, describe_machine, peak_rss_mb, print_table
