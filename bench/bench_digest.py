@@ -14,7 +14,7 @@ import tempfile
 import time
 from email.message import EmailMessage
 
-from common import SHARED, free_port, peak_rss_mb, print_table
+from common import SHARED, describe_machine, free_port, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.digest.mailer import deliver
@@ -26,6 +26,7 @@ N = int(os.environ.get("BENCH_SUBSCRIBERS", "10000"))
 
 
 def main() -> None:
+    print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",

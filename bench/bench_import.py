@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, peak_rss_mb, print_table
+from common import SHARED, describe_machine, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.ingest.importer import import_paths
@@ -20,6 +20,8 @@ from papertrend.store import open_store
 
 
 def main() -> None:
+    machine = describe_machine()
+    print(f"machine: {machine}")
     paths = [SHARED / "hf-daily", SHARED / "arxiv-listings"]
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(database_url=f"sqlite:///{tmp}/bench.db")
@@ -50,7 +52,7 @@ def main() -> None:
         with base:
             base.executemany("insert or replace into p values (?, ?, ?)", rows)
         baseline = time.perf_counter() - t0
-    print_table("import benchmark (2 cores)", ["what", "papers", "records", "seconds", "papers/s", "peak RSS MB"], [
+    print_table(f"import benchmark ({machine})", ["what", "papers", "records", "seconds", "papers/s", "peak RSS MB"], [
         ["papertrend import (fresh db)", papers, records, f"{elapsed:.2f}", f"{papers / elapsed:,.0f}", f"{rss:.0f}"],
         ["papertrend re-import (all unchanged)", papers, again.unchanged, f"{rerun:.2f}", f"{papers / rerun:,.0f}", ""],
         ["baseline: sqlite3 executemany", len(rows), len(rows), f"{baseline:.2f}", f"{len(rows) / baseline:,.0f}", ""],

@@ -13,7 +13,6 @@ written by bench_relevance.py, or it embeds the shared corpus first: ~3 minutes)
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -22,10 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from common import ROOT, SHARED, peak_rss_mb, print_table
+from common import ROOT, SHARED, describe_machine, peak_rss_mb, print_table
 
 from papertrend.config import load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
@@ -119,6 +117,7 @@ def timed(fn) -> float:
 
 
 def main() -> None:
+    print(f"machine: {describe_machine()}")
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
     rng = random.Random(11)
     rows = []

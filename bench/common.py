@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmarks: where the shared data is, peak memory, a table printer."""
+"""Helpers shared by the benchmarks: where the shared data is, the machine, peak memory, a table printer."""
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import socket
 import sys
@@ -10,6 +12,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT / "tests" / "fixtures" / "data"  # the real shared data, copied with its SOURCES.md
 sys.path.insert(0, str(ROOT / "src"))
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    """The value of the first ``key: value`` line of a /proc file, or None off Linux."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                name, sep, value = line.partition(":")
+                if sep and name.strip() == key:
+                    return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def describe_machine() -> str:
+    """One line saying what the figures were measured on, detected rather than typed in:
+    cores, CPU model, total memory, the load average when the benchmark started (other work on
+    the machine makes figures noisy) and the Python version."""
+    cpu = (_proc_field("/proc/cpuinfo", "model name") or _proc_field("/proc/cpuinfo", "Hardware")
+           or platform.processor() or platform.machine() or "unknown CPU")
+    mem_kib = _proc_field("/proc/meminfo", "MemTotal")
+    memory = f"{int(mem_kib.split()[0]) / 1024 ** 2:.1f} GiB RAM" if mem_kib else "memory unknown"
+    try:
+        load = "load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min) at start".format(*os.getloadavg())
+    except OSError:
+        load = "load unknown"
+    return (f"{os.cpu_count() or '?'} cores, {cpu}, {memory}, {load}, "
+            f"{platform.python_implementation()} {platform.python_version()}")
 
 
 def peak_rss_mb() -> float:

@@ -23,7 +23,11 @@ class TfIdf:
                     self.m[r, vocab[w]] = (1 + np.log(n)) * idf[vocab[w]]
         self.m /= np.maximum(np.linalg.norm(self.m, axis=1, keepdims=True), 1e-9)
 
-    def neighbours(self, row: int, k: int) -> list[int]:
+    def neighbours(self, row: int, k: int, among: np.ndarray | None = None) -> list[int]:
+        """The ``k`` rows most similar to ``row``, itself left out. With ``among`` (row numbers)
+        only those rows are candidates, and positions in ``among`` are returned."""
         sims = self.m @ self.m[row]
         sims[row] = -1
+        if among is not None:
+            sims = sims[among]  # all rows scored, then picked: cheaper than copying the rows
         return list(np.argsort(-sims)[:k])
