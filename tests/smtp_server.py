@@ -26,7 +26,15 @@ class Handler:
     def __init__(self, delay: float = 0.0) -> None:
         self.messages: list[EmailMessage] = []
         self.faults: deque[str] = deque()     # "451", "550", "drop"
+        self.rcpt_reply: str | None = None    # answer every RCPT with this (e.g. "550 5.7.1 relaying denied")
         self.delay = delay
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         fault = self.faults.popleft() if self.faults else None

@@ -201,3 +201,17 @@ def test_worker_records_failures_and_lives_on(store) -> None:
     assert w.tick() == {"arxiv": "failed"}
     run = store.runs.job_runs("arxiv")[0]
     assert run.status == "failed" and "503" in run.error and run.finished_at
+
+
+def test_the_every_minute_mail_job_keeps_one_empty_run(store, settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from papertrend.worker import Worker, default_jobs
+
+    mail_only = [j for j in default_jobs(store, settings) if j.name == "mail"]
+    start = datetime(2026, 7, 31, 12, 0, 30, tzinfo=UTC)
+    for minute in range(5):
+        worker = Worker(store, mail_only, clock=lambda m=minute: start + timedelta(minutes=m), log=lambda _: None)
+        assert worker.tick() == {"mail": "ok"}
+    runs = store.runs.job_runs("mail")
+    assert len(runs) == 1 and runs[0].scheduled_for.startswith("2026-07-31T12:04")

@@ -100,6 +100,23 @@ def test_a_wrong_password_stops_the_run_and_blames_nobody(papers: Store, setting
         assert len(smtp.handler.messages) == 3
 
 
+def test_a_relay_refusal_is_the_servers_fault_not_the_subscribers(papers: Store, settings: Settings) -> None:
+    with SmtpSink() as smtp:
+        mail = _mail_settings(settings, smtp.port)
+        ids = [_confirmed(papers, f"r{i}@example.org") for i in range(3)]
+        build_digests(papers, mail, "daily", "2026-07-31")
+        smtp.handler.rcpt_reply = "550 5.7.1 relaying denied"
+        for _ in range(mail.bounce_limit + 1):
+            with pytest.raises(MailServerError, match="refused to relay"):
+                deliver(papers, mail)
+        assert {m.status for m in papers.digests.messages()} == {"pending"}
+        assert all(papers.digests.get(i).status == "confirmed" and papers.digests.get(i).hard_bounces == 0
+                   for i in ids)
+        smtp.handler.rcpt_reply = "550 5.1.1 no such user"  # this one is about the recipient
+        counts = deliver(papers, mail)
+        assert counts["failed"] == 3 and all(papers.digests.get(i).hard_bounces == 1 for i in ids)
+
+
 def test_healthz_answers_while_the_mail_server_never_does(papers: Store, settings: Settings) -> None:
     """Subscribing queues the confirmation; the background sender hangs on a server that never
     greets; meanwhile the site answers. (Before, the subscribe request itself talked SMTP on the

@@ -208,18 +208,21 @@ def _development_secret(settings: Settings) -> str:
     keep working across restarts. Other databases get one per process."""
     path = settings.sqlite_path
     if path is None:
-        return secrets.token_urlsafe(32)
+        # Every process of a deployment must sign alike (the worker mails links the web checks).
+        raise ConfigError("set secret_key (PAPERTREND_SECRET_KEY): only a SQLite file gets one made for it")
     keyfile = path.parent / "secret_key"
-    try:
-        return keyfile.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
     keyfile.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return keyfile.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(value + "\n")
-    return value
+    if not keyfile.exists():
+        # Written whole to a temporary file, then linked into place: another process starting at
+        # the same moment sees the complete secret or none, never an empty or partial file.
+        tmp = keyfile.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(tmp, keyfile)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        finally:
+            tmp.unlink()
+    return keyfile.read_text(encoding="ascii").strip()

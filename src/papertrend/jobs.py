@@ -144,6 +144,7 @@ class JobSpec:
     name: str
     run: Callable[[Store, Settings, datetime], Counts]
     help: str
+    quiet: bool = False     # keep only the latest of its runs that did nothing
 
     def cron(self, settings: Settings) -> str:
         return str(getattr(settings, f"schedule_{self.name}"))
@@ -159,6 +160,6 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("trending", lambda store, settings, now: dict(recompute_trending(store, now)),
             "the trending recompute"),
     JobSpec("mail", lambda store, settings, now: deliver(store, settings),
-            "send queued mail (confirmations, sign-in links, retries)"),
+            "send queued mail (confirmations, sign-in links, retries)", quiet=True),
     JobSpec("digest", digest_job, "yesterday's daily digests (and on Mondays last week's weekly ones), then send"),
 )

@@ -231,6 +231,7 @@ class OutboxMessage:
     transport: str | None
     created_at: str
     sent_at: str | None
+    claim: str | None = None         # the token of the sender that claimed it (only it may mark it)
 
 
 ROLE_ORDER = ("reader", "moderator", "admin")

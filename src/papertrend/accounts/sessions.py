@@ -58,4 +58,5 @@ def csrf_token(settings: Settings, seed: str) -> str:
 def csrf_ok(settings: Settings, seed: str | None, token: str | None) -> bool:
     if not seed or not token or len(seed) > 100:
         return False
-    return hmac.compare_digest(csrf_token(settings, seed), token)
+    # Bytes: compare_digest refuses non-ASCII str (a TypeError, so a 500, for a hostile field).
+    return hmac.compare_digest(csrf_token(settings, seed).encode(), token.encode())

@@ -56,7 +56,7 @@ def request_link(store: Store, settings: Settings, email: str, client: str, now:
     user = store.accounts.by_email(email)
     if user is not None and user.status != "active":
         return False
-    nonce = f"{int(now * 1000)}.{secrets.token_hex(4)}"
+    nonce = f"s{secrets.token_hex(9)}"  # 19 characters: outbox.period holds 20
     mail = compose.signin(settings, email, new_link(store, settings, email, now), LINK_MINUTES, nonce)
     store.digests.enqueue_one({"subscriber_id": None, "kind": "signin", "period": nonce, "message_id": mail.message_id,
                                "to_addr": email, "raw": mail.raw, "subject": mail.subject}, _iso(now))

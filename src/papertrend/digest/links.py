@@ -20,7 +20,7 @@ import hmac
 import time
 from urllib.parse import quote
 
-from ..config import Settings
+from ..config import DEV_SECRET, Settings
 from ..errors import BadRequest
 from ..models import Subscriber
 from ..store import Store
@@ -49,17 +49,34 @@ def subscriber_for(settings: Settings, store: Store, purpose: str, token: str,
                    now: float | None = None) -> Subscriber:
     """The subscriber a valid, unexpired token for ``purpose`` was made for; BadRequest otherwise."""
     parts = (token or "")[:200].split(".")
+    if purpose == "unsub" and len(parts) == 3:
+        return _legacy_unsubscribe(settings, store, parts)
     if len(parts) != 4 or parts[0] != purpose or not parts[1].isdigit() or not parts[2].isdigit():
         raise BadRequest(INVALID)
     subscriber = store.digests.get(int(parts[1]))
     if subscriber is None or not _binding(purpose, subscriber):
         raise BadRequest(INVALID)
     expected = _sig(settings, ".".join(parts[:3]), _binding(purpose, subscriber))
-    if not hmac.compare_digest(parts[3], expected):
+    if not hmac.compare_digest(parts[3].encode(), expected.encode()):
         raise BadRequest(INVALID)
     expires = int(parts[2])
     if expires and (now or time.time()) > expires:
         raise BadRequest("This confirmation link has expired. Subscribe again to get a new one.")
+    return subscriber
+
+
+def _legacy_unsubscribe(settings: Settings, store: Store, parts: list[str]) -> Subscriber:
+    """``unsub.<id>.<signature>`` from digests mailed before links were bound to the address: the
+    one-click unsubscribe in mail already delivered must keep working (RFC 8058; bulk-sender rules).
+    Never with the old public development secret, with which anyone could have made one."""
+    if str(settings.secret_key) == DEV_SECRET or parts[0] != "unsub" or not parts[1].isdigit():
+        raise BadRequest(INVALID)
+    payload = f"unsub.{parts[1]}"
+    mac = hmac.new(str(settings.secret_key).encode(), payload.encode(), hashlib.sha256).digest()[:18]
+    expected = base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    subscriber = store.digests.get(int(parts[1]))
+    if subscriber is None or not hmac.compare_digest(parts[2].encode(), expected.encode()):
+        raise BadRequest(INVALID)
     return subscriber
 
 

@@ -147,34 +147,38 @@ def deliver(store: Store, settings: Settings, *, batch: int = 20, only_id: int |
     sender = parseaddr(settings.mail_from)[1] or "papertrend@localhost"
     transport = SmtpTransport(settings) if settings.smtp_host else None
     gap = 1.0 / settings.mail_rate if settings.mail_rate > 0 else 0.0
+    # Claim no more than can be sent well within the lease, even if each message takes the whole
+    # SMTP timeout: a lease that runs out mid-batch would let another sender take those rows.
+    if transport is not None:
+        batch = max(1, min(batch, int(settings.mail_lease_seconds / (2 * (settings.smtp_timeout + gap)))))
     last = 0.0
     try:
         while True:
             claimed = store.digests.claim(clock(), settings.mail_lease_seconds, batch, only_id)
             if not claimed:
                 break
-            if transport is not None and transport.conn is None:
-                try:
+            done = 0
+            try:
+                if transport is not None and transport.conn is None:
                     record_capabilities(store, transport)
-                except MailServerError:
-                    store.digests.release([m.id for m in claimed])
-                    raise
-            for i, msg in enumerate(claimed):
-                if transport is None:
-                    store.digests.mark(msg.id, "sent", now_iso=_iso(clock()), transport="local")
-                    counts["sent"] += 1
-                    continue
-                wait = last + gap - clock()
-                if wait > 0:
-                    sleep(wait)
-                last = clock()
-                try:
-                    sent = _send_one(store, settings, transport, sender, msg, clock, counts)
-                except MailServerError:
-                    store.digests.release([m.id for m in claimed[i:]])
-                    raise
-                if sent and on_sent:
-                    on_sent(msg)
+                for msg in claimed:
+                    if transport is None:
+                        store.digests.mark(msg, "sent", now_iso=_iso(clock()), transport="local")
+                        counts["sent"] += 1
+                    else:
+                        wait = last + gap - clock()
+                        if wait > 0:
+                            sleep(wait)
+                        last = clock()
+                        sent = _send_one(store, settings, transport, sender, msg, clock, counts)
+                        if sent and on_sent:
+                            on_sent(msg)
+                    done += 1
+            except BaseException:
+                # The server failed, or something else did (the database, an interrupt): every row
+                # not yet recorded goes back now rather than when its lease runs out.
+                store.digests.release(claimed[done:])
+                raise
             if only_id is not None:
                 break
     finally:
@@ -192,13 +196,23 @@ def _send_one(store: Store, settings: Settings, transport: SmtpTransport, sender
         _failed(store, msg, str(exc), counts)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
+        if code == 421:
+            transport.reset()
         if 400 <= code < 500:
             _retry(store, msg, _detail(code, text), clock(), counts)
+        elif _blames_server(code, text):
+            # "530 authentication required", "550 5.7.1 relaying denied": every recipient would get
+            # the same answer. Blaming each as a bounce would suppress every subscriber.
+            transport.reset()
+            raise MailServerError(f"mail server refused to relay: {_detail(code, text)}; "
+                                  "check smtp_user, smtp_password and the server's relay rules") from None
         else:
             _failed(store, msg, _detail(code, text), counts)
             if store.digests.record_hard_bounce(msg.subscriber_id, settings.bounce_limit):
                 counts["suppressed"] += 1
     except smtplib.SMTPSenderRefused as exc:
+        if exc.smtp_code == 421:
+            transport.reset()
         if 400 <= exc.smtp_code < 500:
             _retry(store, msg, _detail(exc.smtp_code, exc.smtp_error), clock(), counts)
         else:  # our own address is refused: no message can go until the operator fixes mail_from
@@ -222,10 +236,17 @@ def _send_one(store: Store, settings: Settings, transport: SmtpTransport, sender
         transport.reset()
         _retry(store, msg, f"connection: {exc}", clock(), counts)
     else:
-        store.digests.mark(msg.id, "sent", now_iso=_iso(clock()), transport="smtp")
+        store.digests.mark(msg, "sent", now_iso=_iso(clock()), transport="smtp")
         counts["sent"] += 1
         return True
     return False
+
+
+def _blames_server(code: int, text: bytes | str) -> bool:
+    """A permanent refusal that is about us, not the recipient: authentication (530, 5.7.0),
+    relaying or policy (5.7.x), or a 5.3.x system problem."""
+    enhanced = re.match(r"\s*(5\.\d+\.\d+)", _text(text))
+    return code in (530, 535) or bool(enhanced and enhanced.group(1).startswith(("5.7.", "5.3.")))
 
 
 def _text(text: bytes | str) -> str:
@@ -238,10 +259,10 @@ def _detail(code: int, text: bytes | str) -> str:
 
 def _retry(store: Store, msg: OutboxMessage, error: str, now: float, counts: dict[str, int]) -> None:
     delay = min(MAX_BACKOFF, 60.0 * 2 ** max(0, msg.attempts))
-    store.digests.mark(msg.id, "retrying", error=error, next_attempt_at=now + delay)
+    store.digests.mark(msg, "retrying", error=error, next_attempt_at=now + delay)
     counts["retrying"] += 1
 
 
 def _failed(store: Store, msg: OutboxMessage, detail: str, counts: dict[str, int]) -> None:
-    store.digests.mark(msg.id, "failed", error=detail)
+    store.digests.mark(msg, "failed", error=detail)
     counts["failed"] += 1

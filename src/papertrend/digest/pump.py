@@ -32,6 +32,7 @@ class MailPump:
             return  # a worker (`papertrend worker`) sends the mail of this deployment
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()  # a pump stopped by one app lifespan may serve the next
                 self._thread = threading.Thread(target=self._run, name="papertrend-mail", daemon=True)
                 self._thread.start()
         self._wake.set()
@@ -58,6 +59,9 @@ class MailPump:
             self._probe()
         except MailServerError as exc:
             self.last_error = exc.message
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive any one failure
+            log.exception("mail: probing the server failed")
+            self.last_error = str(exc)
         wait = self.interval
         while not self._stop.is_set():
             self._wake.wait(wait)
@@ -71,4 +75,8 @@ class MailPump:
                 # Every message stays queued; try again later, and let the operator see why.
                 self.last_error = exc.message
                 log.warning("mail not sent: %s", exc.message)
+                wait = min(self.interval * 4, 300.0)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database busy: claimed rows were released
+                log.exception("mail: a sending run failed")
+                self.last_error = str(exc)
                 wait = min(self.interval * 4, 300.0)

@@ -40,12 +40,16 @@ def subscribe(store: Store, settings: Settings, email: str, frequency: str, topi
     frequency = check_frequency(frequency)
     if not store.coordination.hit(f"subscribe-client:{client}", now, LIMIT_PER_CLIENT[1], LIMIT_PER_CLIENT[0]):
         raise BadRequest("Too many subscription requests from your address; try again in an hour.")
+    if not store.coordination.hit(f"subscribe-email:{email}", now, LIMIT_PER_EMAIL[1], LIMIT_PER_EMAIL[0]):
+        # Nothing is touched: the form can neither flood an inbox nor keep renewing (so killing)
+        # the links of someone else's sign-up.
+        return None
     stamp = datetime.fromtimestamp(now, UTC)
     subscriber, send = store.digests.upsert_pending(
         email, frequency, split_list(topics), split_list(authors), split_list(categories),
         stamp.isoformat(timespec="seconds"), (stamp + timedelta(days=PENDING_DAYS)).isoformat(timespec="seconds"))
-    if not send or not store.coordination.hit(f"subscribe-email:{email}", now, LIMIT_PER_EMAIL[1], LIMIT_PER_EMAIL[0]):
-        return None  # the form cannot be used to flood someone's inbox
+    if not send:
+        return None
     nonce = f"c{int(now * 1000)}"
     c = compose.confirmation(settings, subscriber, nonce)
     return store.digests.enqueue_one({"subscriber_id": subscriber.id, "kind": "confirm", "period": nonce,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime, timedelta
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy import String, and_, cast, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
@@ -33,7 +34,7 @@ def _message(r: Any) -> OutboxMessage:
     return OutboxMessage(id=r.id, subscriber_id=r.subscriber_id, kind=r.kind, period=r.period,
                          message_id=r.message_id, to_addr=r.to_addr, raw=r.raw, subject=r.subject, status=r.status,
                          attempts=r.attempts, last_error=r.last_error, transport=r.transport,
-                         created_at=r.created_at, sent_at=r.sent_at)
+                         created_at=r.created_at, sent_at=r.sent_at, claim=r.claimed_by)
 
 
 class DigestStore(SubStore):
@@ -107,10 +108,19 @@ class DigestStore(SubStore):
         """Unconfirmed sign-ups expire: the address and interests are forgotten. The row stays,
         anonymised, so that its id is never handed to someone else."""
         c = t.subscribers.c
+        expired = select(c.id).where(c.status == "pending", c.expires_at < now)
         with self._write() as conn:
-            return int(conn.execute(update(t.subscribers).where(c.status == "pending", c.expires_at < now).values(
+            # Their confirmation mail (address and link) goes with them, unless a sender holds it.
+            conn.execute(delete(t.outbox).where(t.outbox.c.subscriber_id.in_(expired),
+                                                t.outbox.c.status != "sending"))
+            n = conn.execute(update(t.subscribers).where(c.id.in_(expired)).values(
                 status="expired", email=literal("expired-") + cast(c.id, String) + literal("@invalid"),
-                topics_json="[]", authors_json="[]", categories_json="[]", link_secret=None)).rowcount)
+                topics_json="[]", authors_json="[]", categories_json="[]", link_secret=None)).rowcount
+            # Sign-in mail older than a day: its link expired long ago; the address is forgotten.
+            day_ago = (datetime.fromisoformat(now) - timedelta(days=1)).isoformat(timespec="seconds")
+            conn.execute(delete(t.outbox).where(t.outbox.c.kind == "signin", t.outbox.c.created_at < day_ago,
+                                                t.outbox.c.status != "sending"))
+            return int(n)
 
     def counts_by_status(self) -> dict[str, int]:
         with self._read() as conn:
@@ -174,17 +184,26 @@ class DigestStore(SubStore):
                 query = query.where(t.outbox.c.id == only_id)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = list(conn.execute(query))
-            if rows:
-                conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(
-                    status="sending", lease_until=now + lease, attempts=t.outbox.c.attempts + 1))
-        return [_message(r) for r in rows]
+            ids = [r.id for r in conn.execute(query)]
+            if not ids:
+                return []
+            # A token of this claim: a sender whose lease ran out while it still worked cannot
+            # mark or release rows that another sender has claimed since.
+            token = secrets.token_hex(16)
+            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(
+                status="sending", lease_until=now + lease, attempts=t.outbox.c.attempts + 1, claimed_by=token))
+            return [_message(r) for r in conn.execute(select(t.outbox).where(t.outbox.c.id.in_(ids))
+                                                      .order_by(t.outbox.c.id))]
 
-    def mark(self, message_id: int, status: str, *, now_iso: str | None = None, error: str | None = None,
-             next_attempt_at: float | None = None, transport: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "lease_until": None}
+    def mark(self, msg: OutboxMessage, status: str, *, now_iso: str | None = None, error: str | None = None,
+             next_attempt_at: float | None = None, transport: str | None = None) -> bool:
+        """Record what became of a claimed message; False when the claim was lost (its lease ran
+        out and another sender took it)."""
+        values: dict[str, Any] = {"status": status, "lease_until": None, "claimed_by": None}
         if now_iso and status == "sent":
             values["sent_at"] = now_iso
+            if msg.kind == "signin":
+                values["raw"] = b""  # a sign-in link is a credential: not kept once delivered
         if error is not None:
             values["last_error"] = error[:1000]
         if next_attempt_at is not None:
@@ -192,17 +211,17 @@ class DigestStore(SubStore):
         if transport:
             values["transport"] = transport
         with self._write() as conn:
-            conn.execute(update(t.outbox).where(t.outbox.c.id == message_id).values(values))
+            return bool(conn.execute(update(t.outbox).where(
+                t.outbox.c.id == msg.id, t.outbox.c.claimed_by == msg.claim).values(values)).rowcount)
 
-    def release(self, message_ids: Sequence[int]) -> None:
+    def release(self, messages: Sequence[OutboxMessage]) -> None:
         """Give claimed messages back untouched (the server, not the message, failed): the attempt
-        does not count and the next run sends them."""
-        if not message_ids:
-            return
+        does not count and the next run sends them. Only rows still under this sender's claim."""
         with self._write() as conn:
-            for chunk in chunks(list(message_ids)):
-                conn.execute(update(t.outbox).where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "sending").values(
-                    status="pending", lease_until=None, attempts=t.outbox.c.attempts - 1))
+            for msg in messages:
+                conn.execute(update(t.outbox).where(
+                    t.outbox.c.id == msg.id, t.outbox.c.claimed_by == msg.claim, t.outbox.c.status == "sending")
+                    .values(status="pending", lease_until=None, claimed_by=None, attempts=t.outbox.c.attempts - 1))
 
     def record_hard_bounce(self, subscriber_id: int | None, limit: int) -> bool:
         """Count a hard bounce; True when the address is now suppressed."""

@@ -373,6 +373,7 @@ def _accounts(conn: Connection) -> None:
             Column("transport", String(20)),
             Column("created_at", String(40), nullable=False),
             Column("sent_at", String(40)),
+            Column("claimed_by", String(40)),
             UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
             Index("ix_outbox_status_next", "status", "next_attempt_at"),
             sqlite_autoincrement=True,
@@ -384,6 +385,7 @@ def _accounts(conn: Connection) -> None:
         conn.exec_driver_sql("DROP TABLE outbox_0007")
     else:
         conn.exec_driver_sql("ALTER TABLE outbox ALTER COLUMN subscriber_id DROP NOT NULL")
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(40)")
 
 
 def _param(sql: str, conn: Connection) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from . import schema as t
 from .base import SubStore, utcnow
@@ -82,6 +82,13 @@ class RunStore(SubStore):
         with self._read() as conn:
             return [JobRun(**{**dict(r._mapping), "counts": json.loads(r.counts or "{}")})
                     for r in conn.execute(query)]
+
+    def forget_earlier_alike(self, job: str, run_id: int, counts: dict[str, Any]) -> None:
+        """Drop the earlier successful runs of ``job`` that had exactly these counts."""
+        c = t.job_runs.c
+        with self._write() as conn:
+            conn.execute(delete(t.job_runs).where(c.job == job, c.id < run_id, c.status == "ok",
+                                                  c.counts == json.dumps(counts)))
 
     def last_scheduled(self, job: str) -> str | None:
         """The latest slot a run of ``job`` was recorded for."""

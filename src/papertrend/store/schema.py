@@ -261,6 +261,7 @@ outbox = Table(
     Column("transport", String(20)),                     # smtp, or local when no SMTP server is set
     Column("created_at", String(40), nullable=False),
     Column("sent_at", String(40)),
+    Column("claimed_by", String(40)),    # the claim's random token: only its sender may mark or release it
     UniqueConstraint("subscriber_id", "kind", "period", name="uq_outbox_subscriber_kind_period"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
