@@ -81,6 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("digest_max_papers", 10, "Papers in one digest at most", int),
     Setting("bounce_limit", 3, "Hard bounces (5xx) after which an address is suppressed", int),
     Setting("schedule_digest", "0 7 * * *", "Cron (UTC) for building and sending digests (weekly ones on Mondays)"),
+    Setting("page_cache", True, "Keep recently served list, paper and trending pages in memory until the data changes "
+            "(off: every request renders; for measuring and debugging)", bool),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
