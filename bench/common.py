@@ -60,3 +60,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def describe_machine() -> str:
+    """The machine as this run finds it: CPUs, CPU model, memory, load average now (Linux /proc;
+    "unknown" where a figure cannot be read). Print it with every benchmark's figures."""
+    def first(path: str, key: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    name, _, value = line.partition(":")
+                    if name.strip() == key:
+                        return value.strip()
+        except OSError:
+            pass
+        return None
+
+    cpus = os.cpu_count() or 0
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+    model = first("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
+    mem_kib = first("/proc/meminfo", "MemTotal")
+    memory = f"{int(mem_kib.split()[0]) / 1024 ** 2:.1f} GiB RAM" if mem_kib else "unknown RAM"
+    try:
+        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "load average unknown"
+    cores = f"{cpus} CPUs" + (f" ({usable} usable)" if usable != cpus else "")
+    return (f"{cores}, {model}, {memory}, {load}; {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")

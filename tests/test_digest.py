@@ -21,6 +21,7 @@ from papertrend.ingest.importer import import_paths
 from papertrend.digest.build import build_digests
 from papertrend.web.app import create_app
 from smtp_server import SmtpSink
+from web_helpers import csrf
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def _link(msg, path: str) -> str:
 
 def _subscribe(app: TestClient, smtp: SmtpSink, address: str, **extra: str) -> str:
     before = len(smtp.handler.messages)
-    r = app.post("/subscribe", data={"email": address, "frequency": "daily", **extra})
+    r = app.post("/subscribe", data={"email": address, "frequency": "daily", "csrf": csrf(app, "/"), **extra})
     assert r.status_code == 200 and "Check your inbox" in r.text
     deliver(app.app.state.store, app.app.state.settings)
     smtp.wait_for(before + 1)
@@ -60,7 +61,7 @@ def _subscribe(app: TestClient, smtp: SmtpSink, address: str, **extra: str) -> s
     assert page.status_code == 200 and "<button" in page.text
     token = confirm.split("token=")[1]
     assert app.app.state.store.digests.get(int(token.split(".")[1])).status == "pending"  # GET confirms nobody
-    assert app.post("/subscribe/confirm", data={"token": token}).status_code == 200
+    assert app.post("/subscribe/confirm", data={"token": token, "csrf": csrf(app, confirm)}).status_code == 200
     return token
 
 
@@ -83,7 +84,7 @@ def test_subscriber_journey(app: TestClient, smtp: SmtpSink, store, mail_setting
 
     # Change interests through the signed preferences link: only "world model" papers.
     prefs = _link(digest, "/preferences")
-    assert app.post("/preferences", data={"token": prefs.split("token=")[1], "frequency": "daily",
+    assert app.post("/preferences", data={"token": prefs.split("token=")[1], "frequency": "daily", "csrf": csrf(app, "/"),
                                           "topics": "world model", "authors": "", "categories": ""}).status_code == 200
     build_digests(store, mail_settings, "daily", "2026-07-30")
     deliver(store, mail_settings)
@@ -111,20 +112,22 @@ def test_subscriber_journey(app: TestClient, smtp: SmtpSink, store, mail_setting
 def test_same_answer_for_known_addresses_and_rate_limits(app: TestClient, smtp: SmtpSink, store) -> None:
     _subscribe(app, smtp, "known@example.org")
     n = len(smtp.handler.messages)
-    again = app.post("/subscribe", data={"email": "known@example.org", "frequency": "daily"})
-    fresh = app.post("/subscribe", data={"email": "new@example.org", "frequency": "daily"})
+    token = csrf(app, "/")
+    again = app.post("/subscribe", data={"email": "known@example.org", "frequency": "daily", "csrf": token})
+    fresh = app.post("/subscribe", data={"email": "new@example.org", "frequency": "daily", "csrf": token})
     assert again.text.replace("known", "") == fresh.text.replace("new", "")
     deliver(store, app.app.state.settings)
     smtp.wait_for(n + 1)
     assert len(smtp.handler.to("known@example.org")) == 1  # a confirmed address gets no new mail
     for _ in range(5):
-        app.post("/subscribe", data={"email": "victim@example.org", "frequency": "daily"})
+        app.post("/subscribe", data={"email": "victim@example.org", "frequency": "daily", "csrf": token})
     deliver(store, app.app.state.settings)
     assert len(smtp.handler.to("victim@example.org")) == 3  # per-address limit
-    answers = [app.post("/subscribe", data={"email": f"x{i}@example.org", "frequency": "daily"}) for i in range(3)]
+    answers = [app.post("/subscribe", data={"email": f"x{i}@example.org", "frequency": "daily", "csrf": token})
+               for i in range(3)]
     assert [r.status_code for r in answers] == [200, 200, 400]  # per-client limit: 10 an hour
     assert "Too many" in answers[-1].text
-    assert app.post("/subscribe", data={"email": "not an address"}).status_code == 400
+    assert app.post("/subscribe", data={"email": "not an address", "csrf": token}).status_code == 400
     assert app.get("/subscribe/confirm?token=confirm.1.forged").status_code == 400
 
 

@@ -20,6 +20,7 @@ from papertrend.ingest.importer import import_paths
 from papertrend.store import Store, utcnow
 from papertrend.web.app import create_app
 from smtp_server import SmtpSink, StalledServer, free_port
+from web_helpers import csrf
 
 POISON = "ü@example.com"
 
@@ -65,17 +66,18 @@ def test_non_ascii_addresses_go_with_smtputf8_or_are_refused_at_the_form(papers:
     with SmtpSink(smtputf8=False) as plain:
         mail = _mail_settings(settings, plain.port)
         client = TestClient(create_app(mail, papers))
-        refused = client.post("/subscribe", data={"email": POISON, "frequency": "daily"})
+        token = csrf(client, "/")
+        refused = client.post("/subscribe", data={"email": POISON, "frequency": "daily", "csrf": token})
         assert refused.status_code == 400 and "non-ASCII" in refused.text
         papers.coordination.set_state(SMTPUTF8_STATE, "no")
-        assert client.post("/subscribe", data={"email": POISON, "frequency": "daily"}).status_code == 400
+        assert client.post("/subscribe", data={"email": POISON, "frequency": "daily", "csrf": token}).status_code == 400
     with SmtpSink(smtputf8=True) as utf8:
         mail = _mail_settings(settings, utf8.port)
         _confirmed(papers, "someone@example.org")
         build_digests(papers, mail, "daily", "2026-07-31")
         deliver(papers, mail)  # connecting records that this server takes SMTPUTF8
         client = TestClient(create_app(mail, papers))
-        ok = client.post("/subscribe", data={"email": POISON, "frequency": "daily"})
+        ok = client.post("/subscribe", data={"email": POISON, "frequency": "daily", "csrf": csrf(client, "/")})
         assert ok.status_code == 200
         deliver(papers, mail)
         assert [m["To"] for m in utf8.handler.messages][-1] == POISON
@@ -132,7 +134,8 @@ def test_healthz_answers_while_the_mail_server_never_does(papers: Store, setting
             time.sleep(0.02)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                r = client.post("/subscribe", data={"email": "someone@example.org", "frequency": "daily"})
+                r = client.post("/subscribe", data={"email": "someone@example.org", "frequency": "daily",
+                                                    "csrf": csrf(client, "/")})
                 assert r.status_code == 200
                 deadline = time.monotonic() + 15
                 while not stalled.accepted and time.monotonic() < deadline:  # the sender is connecting

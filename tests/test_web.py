@@ -115,3 +115,24 @@ def test_static_assets_are_local(client: TestClient) -> None:
     assert "http://" not in html.split("<main")[0].replace("http://www.w3.org", "")
     assert "https://" not in html.split("<main")[0]
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_page_cache_setting_keeps_pages_or_renders_each_time(store, settings, shared: Path) -> None:
+    import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
+    for on in (True, False):
+        app = create_app(settings.replace(page_cache=on), store)
+        client = TestClient(app)
+        first, again = client.get("/papers/date/2026-07-31"), client.get("/papers/date/2026-07-31")
+        assert first.status_code == again.status_code == 200
+        assert first.text == again.text and first.headers["etag"] == again.headers["etag"]
+        assert (len(app.state.renderer) > 0) is on
+        # 304 needs no cached body: the ETag comes from the data version
+        assert client.get("/papers/date/2026-07-31", headers={"if-none-match": first.headers["etag"]}).status_code == 304
+
+
+def test_paper_json_is_to_json(client: TestClient, store) -> None:
+    from papertrend.web.render import paper_json
+
+    papers = store.papers.in_range("2026-07-01", "2026-07-31", limit=500)
+    assert len(papers) > 100
+    assert all(paper_json(p) == p.to_json() for p in papers)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from starlette.testclient import TestClient
 
 from papertrend.accounts.signin import add_user, new_link
 from papertrend.models import User
 
 
-def csrf(client: TestClient, path: str = "/signin") -> str:
+def csrf(client: TestClient | httpx.Client, path: str = "/signin") -> str:
     """This browser's CSRF token, as a page it loaded carries it (the cookie comes with it)."""
     page = client.get(path)
     match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)

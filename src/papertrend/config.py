@@ -61,6 +61,8 @@ class Settings:
     base_url: str = _setting("http://127.0.0.1:8000", "Public address of the site, used in links in mail and feeds")
     site_name: str = _setting("papertrend", "Name shown in page headers and mail")
     page_size: int = _setting(50, "Papers per list page")
+    page_cache: bool = _setting(True, "Keep recently served list, paper and trending pages in memory until the "
+                                      "data changes (off: every request renders; for measuring and debugging)")
     import_batch_size: int = _setting(2000, "Records written per transaction while importing")
     max_abstract_chars: int = _setting(100000, "Longer abstracts are rejected at import")
     embed_on_import: bool = _setting(True,

@@ -32,19 +32,21 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
-def signin_url(settings: Settings, token: str) -> str:
-    return f"{settings.base_url.rstrip('/')}/signin/link?token={quote(token)}"
+def signin_url(settings: Settings, token: str, next_path: str = "") -> str:
+    then = f"&next={quote(next_path, safe='')}" if next_path.startswith("/") and len(next_path) < 300 else ""
+    return f"{settings.base_url.rstrip('/')}/signin/link?token={quote(token)}{then}"
 
 
-def new_link(store: Store, settings: Settings, email: str, now: float | None = None) -> str:
+def new_link(store: Store, settings: Settings, email: str, now: float | None = None, next_path: str = "") -> str:
     """A fresh single-use sign-in URL for ``email`` (stored as a hash only)."""
     now = now or time.time()
     token = secrets.token_urlsafe(32)
     store.accounts.add_signin_token(_hash(token), email, _iso(now), now + LINK_MINUTES * 60)
-    return signin_url(settings, token)
+    return signin_url(settings, token, next_path)
 
 
-def request_link(store: Store, settings: Settings, email: str, client: str, now: float | None = None) -> bool:
+def request_link(store: Store, settings: Settings, email: str, client: str, now: float | None = None,
+                 next_path: str = "") -> bool:
     """Queue a sign-in mail for ``email``; True when one was queued. The page says the same thing
     either way, so the form tells nobody which addresses have accounts or were asked for."""
     now = now or time.time()
@@ -57,7 +59,7 @@ def request_link(store: Store, settings: Settings, email: str, client: str, now:
     if user is not None and user.status != "active":
         return False
     nonce = f"s{secrets.token_hex(9)}"  # 19 characters: outbox.period holds 20
-    mail = compose.signin(settings, email, new_link(store, settings, email, now), LINK_MINUTES, nonce)
+    mail = compose.signin(settings, email, new_link(store, settings, email, now, next_path), LINK_MINUTES, nonce)
     store.digests.enqueue_one({"subscriber_id": None, "kind": "signin", "period": nonce, "message_id": mail.message_id,
                                "to_addr": email, "raw": mail.raw, "subject": mail.subject}, _iso(now))
     return True

@@ -19,9 +19,10 @@ import re
 import sqlite3
 import threading
 from array import array
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -32,33 +33,55 @@ from .query import STOPWORDS
 
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, as unicode61 splits
+# The same split for ASCII text, twice as fast as the regex (0.52 against 1.09 ms for 30 abstracts).
+_ASCII_SEPARATORS = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+
+
+def _words(text: str) -> list[str]:
+    text = text.lower()
+    return text.translate(_ASCII_SEPARATORS).split() if text.isascii() else _WORD.findall(text)
 
 
 class Analyzer:
     """Text to index terms exactly as the FTS5 index makes them (porter over unicode61, diacritics
     removed): each new distinct word goes once through an in-memory FTS5 table with the same
-    tokenizer, and its terms are remembered. (This SQLite holds no data; it is the tokenizer.)"""
+    tokenizer, and its terms are remembered. (This SQLite holds no data; it is the tokenizer.)
+
+    Safe to share between threads: lookups read plain dicts, and learning new words (the only
+    writer, and the only user of the SQLite connection) holds a lock."""
 
     def __init__(self, tokenize: str = FTS_TOKENIZE) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(f"CREATE VIRTUAL TABLE words USING fts5(word, tokenize = '{tokenize}')")
         self._db.execute("CREATE VIRTUAL TABLE word_terms USING fts5vocab(words, 'instance')")
         self._terms: dict[str, tuple[str, ...]] = {}
+        self._content: dict[str, tuple[str, ...]] = {}  # the same without stop terms
         self._lock = threading.Lock()
+        self.stop_terms: frozenset[str] = frozenset()
         self.stop_terms = frozenset(t for terms in self.terms_many(sorted(STOPWORDS)) for t in terms)
+        with self._lock:
+            for word, terms in self._terms.items():
+                self._content[word] = tuple(t for t in terms if t not in self.stop_terms)
 
     def terms(self, text: str) -> list[str]:
         return self.terms_many([text])[0]
 
     def terms_many(self, texts: Sequence[str]) -> list[list[str]]:
         """Terms of each text; new words are learnt in one batch."""
-        words = [_WORD.findall(text.lower()) if text else [] for text in texts]
-        known = self._terms
+        return self._lookup(texts, self._terms)
+
+    def content_terms_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """Terms of each text without the stop terms (the terms of STOPWORDS)."""
+        return self._lookup(texts, self._content)
+
+    def _lookup(self, texts: Sequence[str], known: dict[str, tuple[str, ...]]) -> list[list[str]]:
+        # map() and chain() keep the per-word loop in C: 30 abstracts per search make this hot.
+        words = [_words(text) if text else [] for text in texts]
         try:
-            return [[t for w in ws for t in known[w]] for ws in words]
+            return [list(chain.from_iterable(map(known.__getitem__, ws))) for ws in words]
         except KeyError:  # some words are new: learn them all in one batch
             self._learn({w for ws in words for w in ws if w not in known})
-            return [[t for w in ws for t in known[w]] for ws in words]
+            return [list(chain.from_iterable(map(known.__getitem__, ws))) for ws in words]
 
     def _learn(self, words: Iterable[str]) -> None:
         with self._lock:
@@ -71,7 +94,10 @@ class Analyzer:
                 found.setdefault(row, []).append(term)
             self._db.execute("DELETE FROM words")
             for i, word in enumerate(new):
-                self._terms[word] = tuple(found.get(i, ()))
+                terms = tuple(found.get(i, ()))
+                # _content first: a reader that finds a word in _terms finds it in _content too.
+                self._content[word] = tuple(t for t in terms if t not in self.stop_terms)
+                self._terms[word] = terms
 
 
 _shared: list[Analyzer] = []
@@ -88,14 +114,57 @@ def default_analyzer() -> Analyzer:
 
 def word_pairs(*texts: str, analyzer: Analyzer | None = None) -> set[tuple[str, str]]:
     """Adjacent pairs of index terms in the ``texts``, stopwords left out ("mixture of experts"
-    gives (mixtur, expert))."""
+    gives (mixtur, expert)). Pairs never span two texts."""
     analyzer = analyzer or default_analyzer()
-    stop = analyzer.stop_terms
     pairs: set[tuple[str, str]] = set()
-    for terms in analyzer.terms_many(texts):
-        terms = [t for t in terms if t not in stop]
+    for terms in analyzer.content_terms_many(texts):
         pairs.update(zip(terms, terms[1:]))
     return pairs
+
+
+class PairCounter:
+    """How many of a query's word pairs each paper's title and abstract hold as adjacent terms:
+    ``len(pairs & word_pairs(title, abstract))``, computed faster.
+
+    Looking up every word of 30 abstracts in the analyzer's dict (a hundred thousand words,
+    beyond the CPU caches) cost 2 ms a search; so the stopword-free terms of the last ``size``
+    papers are kept, joined by spaces, and a pair is a substring search in them (terms never
+    hold a space). An entry is used only while the paper's text is the same. Shared by threads."""
+
+    def __init__(self, analyzer: Analyzer | None = None, size: int = 4096) -> None:
+        self.analyzer = analyzer or default_analyzer()
+        self.size = size
+        self._entries: OrderedDict[str, tuple[tuple[str, ...], tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, pairs: set[tuple[str, str]], texts: dict[str, tuple[str, ...]]) -> dict[str, int]:
+        """Pairs held per paper id, for papers given by their texts (title, abstract)."""
+        needles = [f" {a} {b} " for a, b in pairs]
+        return {pid: sum(1 for needle in needles if any(needle in text for text in joined))
+                for pid, joined in self._joined(texts).items()}
+
+    def _joined(self, texts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        with self._lock:
+            for pid, group in texts.items():
+                entry = self._entries.get(pid)
+                if entry is not None and entry[0] == group:
+                    self._entries.move_to_end(pid)
+                    out[pid] = entry[1]
+        todo = [pid for pid in texts if pid not in out]
+        if not todo:
+            return out
+        flat = iter(self.analyzer.content_terms_many([text for pid in todo for text in texts[pid]]))
+        fresh = {pid: tuple(" " + " ".join(next(flat)) + " " for _ in texts[pid]) for pid in todo}
+        if self.size:
+            with self._lock:
+                for pid, joined in fresh.items():
+                    self._entries[pid] = (texts[pid], joined)
+                    self._entries.move_to_end(pid)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        out.update(fresh)
+        return out
 
 
 @dataclass

@@ -7,6 +7,7 @@ and can never be a syntax error; a balanced "quoted phrase" stays a phrase.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
@@ -76,19 +77,30 @@ def _stem(word: str) -> str:
     return word[: max(4, len(word) - 3)] if len(word) > 5 else word
 
 
+def highlighter(query: Query) -> Callable[[str], Markup]:
+    """``highlight`` for one query, its pattern built once for all the texts of a results page."""
+    words = set(query.terms) | {w for p in query.phrases for w in p}
+    words = {w for w in words if len(w) > 2 or w.isdigit()}
+    if not words:
+        return lambda text: escape(text or "")
+    pattern = re.compile(r"\b(" + "|".join(re.escape(_stem(w)) for w in sorted(words, key=len, reverse=True))
+                         + r")\w*", re.IGNORECASE | re.UNICODE)
+
+    def mark(text: str) -> Markup:
+        if not text:
+            return escape(text or "")
+        out, last = [], 0
+        for m in pattern.finditer(text):
+            out.append(str(escape(text[last:m.start()])))
+            out.append(f"<mark>{escape(m.group(0))}</mark>")
+            last = m.end()
+        out.append(str(escape(text[last:])))
+        return Markup("".join(out))
+
+    return mark
+
+
 def highlight(text: str, query: Query) -> Markup:
     """``text`` escaped, with words matching the query wrapped in <mark>. Safe by construction:
     the text is escaped first and only our own tags are added around escaped pieces."""
-    words = set(query.terms) | {w for p in query.phrases for w in p}
-    words = {w for w in words if len(w) > 2 or w.isdigit()}
-    if not text or not words:
-        return escape(text or "")
-    pattern = re.compile(r"\b(" + "|".join(re.escape(_stem(w)) for w in sorted(words, key=len, reverse=True))
-                         + r")\w*", re.IGNORECASE | re.UNICODE)
-    out, last = [], 0
-    for m in pattern.finditer(text):
-        out.append(str(escape(text[last:m.start()])))
-        out.append(f"<mark>{escape(m.group(0))}</mark>")
-        last = m.end()
-    out.append(str(escape(text[last:])))
-    return Markup("".join(out))
+    return highlighter(query)(text)

@@ -3,6 +3,9 @@
 The index is loaded from the store's ``paper_vectors`` table and kept current incrementally:
 each refresh reads only rows with a higher ``seq`` than it has seen (a re-embedded paper gets a
 new seq and overwrites its row).
+
+Searches run in many threads while one thread refreshes: rows are written before the id list
+grows, and a search reads the id count before the matrix, so it only sees rows already written.
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def refresh(self) -> int:
-        """Load vectors stored since the last refresh; returns how many arrived."""
-        with self._lock:
+    def refresh(self, wait: bool = True) -> int:
+        """Load vectors stored since the last refresh; returns how many arrived. With
+        ``wait=False`` it returns at once when another thread is loading (a search then uses
+        what is loaded so far, instead of waiting minutes for a first load at a million papers)."""
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
             if self.store.vectors.top_seq() <= self.seq:
                 return 0  # the common case, checked on every search: one index lookup
             count, _ = self.store.vectors.count(self.model)
@@ -60,6 +67,8 @@ class VectorIndex:
                     self._append(new_ids, np.stack(new_vecs))
                 arrived += len(rows)
             return arrived
+        finally:
+            self._lock.release()
 
     def _reserve(self, rows: int) -> None:
         # Allocate once for what the store holds (plus room to grow), instead of copying per chunk.
@@ -79,13 +88,15 @@ class VectorIndex:
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         row = self.row_of.get(paper_id)
-        return None if row is None else self.matrix[row]
+        # A refresh in another thread names a paper's row just before it writes it.
+        return None if row is None or row >= len(self.ids) else self._buf[row].copy()
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The ``k`` nearest papers by cosine (vectors are unit length), best first."""
-        if not self.ids or k <= 0:
+        n = len(self.ids)  # before the matrix: rows below n are written (see the module's docstring)
+        if not n or k <= 0:
             return []
-        scores = self.matrix @ query.astype(np.float32)
+        scores = self._buf[:n] @ query.astype(np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -102,9 +113,14 @@ class HnswIndex(VectorIndex):
     bench_search_scale measured 0.83 at a million with efSearch 128.
     """
 
+    ADD_SLICE = 2_000  # vectors added to the graph at a time, so searches wait at most for one slice
+
     def __init__(self, store: Store, model: str, m: int = 16, ef_construction: int = 40, ef_search: int = 256) -> None:
         super().__init__(store, model)
         import faiss
+
+        # faiss allows concurrent searches, but not a search during an add: both hold this lock.
+        self._graph = threading.Lock()
 
         self.index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = ef_construction
@@ -116,8 +132,10 @@ class HnswIndex(VectorIndex):
 
     def _append(self, ids: list[str], vectors: np.ndarray) -> None:
         start = len(self.rows)
-        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.rows.extend(ids)
+        for i in range(0, len(ids), self.ADD_SLICE):
+            with self._graph:
+                self.index.add(np.ascontiguousarray(vectors[i:i + self.ADD_SLICE], dtype=np.float32))
+                self.rows.extend(ids[i:i + self.ADD_SLICE])
         for i, pid in enumerate(ids):
             self.row_of[pid] = start + i
         self.ids = self.rows
@@ -130,12 +148,16 @@ class HnswIndex(VectorIndex):
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         row = self.row_of.get(paper_id)
-        return None if row is None else self.index.reconstruct(row)
+        if row is None or row >= len(self.rows):
+            return None
+        with self._graph:
+            return self.index.reconstruct(row)
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         if not self.rows or k <= 0:
             return []
-        scores, rows = self.index.search(query.astype(np.float32).reshape(1, -1), k + 8)
+        with self._graph:
+            scores, rows = self.index.search(query.astype(np.float32).reshape(1, -1), k + 8)
         out = []
         for score, row in zip(scores[0], rows[0]):
             if row < 0:

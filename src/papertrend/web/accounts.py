@@ -28,7 +28,7 @@ from .security import checked_form, client_address, require, set_session, set_vi
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     renderer: Renderer = request.app.state.renderer
     response = renderer.page(request, template, {**template_context(request), **context}, status_code=status,
-                             headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
+                             headers={"cache-control": "no-store", "referrer-policy": "same-origin"})
     set_visitor_cookies(request, response)
     return response
 
@@ -51,7 +51,8 @@ async def signin_post(request: Request) -> Response:
 
 def _signin_post(request: Request, form: FormData) -> Response:
     store, settings = request.app.state.store, request.app.state.settings
-    if signin.request_link(store, settings, str(form.get("email", "")), client_address(request)):
+    if signin.request_link(store, settings, str(form.get("email", "")), client_address(request),
+                           next_path=_safe_next(str(form.get("next", "")))):
         request.app.state.mail_pump.nudge()
     # The same page whether the address has an account, is new, or was asked for too often.
     return _page(request, "signin_sent.html", {"local": not settings.smtp_host})
@@ -73,9 +74,13 @@ async def signin_link_post(request: Request) -> Response:
 
 async def signout(request: Request) -> Response:
     form = await checked_form(request)
+    return await run_in_threadpool(_signout, request, form)
+
+
+def _signout(request: Request, form: FormData) -> Response:
     user = require(request)
     if form.get("everywhere"):
-        await run_in_threadpool(request.app.state.store.accounts.end_sessions, user.id)
+        request.app.state.store.accounts.end_sessions(user.id)
     response = RedirectResponse("/", status_code=303)
     set_session(request, response, None, 0)
     return response

@@ -3,7 +3,7 @@
 - **who**: :func:`visitor` reads the signed session cookie once per request;
 - **may they**: :func:`require` raises SignInRequired (pages redirect to sign in) or Forbidden;
 - **did they mean it**: :func:`checked_form` reads a POSTed form and refuses it (403) unless it
-  carries the CSRF token of this browser, and unless its Origin, when sent, is this site. The
+  carries the CSRF token of this browser, and unless its Origin, when it names one, is this site. The
   one exemption is the RFC 8058 one-click unsubscribe, which mail clients POST with no page;
 - **how much**: :class:`BodyLimit` answers 413 before reading a body over ``max_body_bytes``.
 
@@ -32,7 +32,7 @@ from ..errors import Forbidden, SignInRequired, TooLarge
 from ..models import User
 
 CSRF_FIELD = "csrf"
-CSRF_PLACEHOLDER = "__PT_CSRF__"
+CSRF_PLACEHOLDER = "<pt:csrf>"   # with "<": text from a paper, escaped, can never contain it
 NAV_PLACEHOLDER = "<!--pt:account-->"
 
 
@@ -55,12 +55,21 @@ def visitor(request: Request) -> Visitor:
     if found is not None:
         return found
     store, settings = request.app.state.store, request.app.state.settings
-    seed = request.cookies.get(CSRF_COOKIE, "")
+    csrf_name, session_name = cookie_names(settings)
+    seed = request.cookies.get(csrf_name, "")
     new = not (16 <= len(seed) <= 64 and seed.replace("-", "").replace("_", "").isalnum())
-    found = Visitor(session_user(store, settings, request.cookies.get(SESSION_COOKIE)),
+    found = Visitor(session_user(store, settings, request.cookies.get(session_name)),
                     new_csrf_seed() if new else seed, new)
     request.state.visitor = found
     return found
+
+
+def cookie_names(settings: Settings) -> tuple[str, str]:
+    """(CSRF cookie, session cookie). On an https site they carry the ``__Host-`` prefix, which
+    browsers accept only from this host, Secure, for path /: a sibling subdomain or a
+    man-in-the-middle on http cannot plant a CSRF seed whose token it knows."""
+    prefix = "__Host-" if settings.base_url.startswith("https:") else ""
+    return prefix + CSRF_COOKIE, prefix + SESSION_COOKIE
 
 
 def require(request: Request, role: str = "reader") -> User:
@@ -76,8 +85,10 @@ def require(request: Request, role: str = "reader") -> User:
 
 def _same_origin(request: Request, settings: Settings) -> bool:
     origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin != "null"   # no Origin (old clients): the token decides; "null": refused
+    if origin is None or origin == "null":
+        # No Origin (older clients), or "null" (a page sent with Referrer-Policy: no-referrer, a
+        # privacy extension): the CSRF token alone decides.
+        return True
     allowed = {_origin(settings.base_url), f"{request.url.scheme}://{request.headers.get('host', '')}"}
     return origin.rstrip("/") in allowed
 
@@ -92,7 +103,8 @@ async def checked_form(request: Request) -> FormData:
     settings: Settings = request.app.state.settings
     form = await request.form(max_files=0, max_fields=200)
     token = str(form.get(CSRF_FIELD) or request.headers.get("x-csrf-token") or "")
-    if not _same_origin(request, settings) or not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), token):
+    seed = request.cookies.get(cookie_names(settings)[0])
+    if not _same_origin(request, settings) or not csrf_ok(settings, seed, token):
         raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
     return form
 
@@ -128,16 +140,18 @@ def set_visitor_cookies(request: Request, response: Response) -> None:
     """Give a new browser its CSRF cookie (HttpOnly, SameSite=Lax; Secure on an https site)."""
     v: Visitor | None = getattr(request.state, "visitor", None)
     if v is not None and v.new_seed:
-        response.set_cookie(CSRF_COOKIE, v.csrf_seed, max_age=365 * 86400, httponly=True, samesite="lax",
-                            secure=request.app.state.settings.base_url.startswith("https:"))
+        settings = request.app.state.settings
+        response.set_cookie(cookie_names(settings)[0], v.csrf_seed, max_age=365 * 86400, httponly=True,
+                            samesite="lax", secure=settings.base_url.startswith("https:"))
 
 
 def set_session(request: Request, response: Response, value: str | None, max_age: int) -> None:
-    secure = request.app.state.settings.base_url.startswith("https:")
+    settings = request.app.state.settings
+    secure, name = settings.base_url.startswith("https:"), cookie_names(settings)[1]
     if value is None:
-        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=secure)
+        response.delete_cookie(name, httponly=True, samesite="lax", secure=secure)
     else:
-        response.set_cookie(SESSION_COOKIE, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
 
 
 class BodyLimit:

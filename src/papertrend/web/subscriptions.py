@@ -1,23 +1,33 @@
 """Subscription pages: the form's POST, confirm (only a POST confirms), preferences, one-click
-unsubscribe (RFC 8058), and the local outbox the demo shows when no SMTP server is set."""
+unsubscribe (RFC 8058), and the outbox (admins only) that the demo reads when no SMTP server is
+set. Every form POST is CSRF-checked except the one-click unsubscribe, which mail clients send
+without a page (its signed token is the authority).
+
+A handler that reads a form awaits it on the event loop, then does its store work in the
+thread pool (``run_in_threadpool``); the others are plain ``def``, which Starlette runs there.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..digest import links, subscribe as sub
 from ..models import Subscriber
 from .render import Renderer
+from .security import checked_form, require
 
 
-def _page(request: Request, template: str, context: dict, status: int = 200) -> Response:
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     renderer: Renderer = request.app.state.renderer
     return renderer.page(request, template, context, status_code=status,
-                         headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
+                         headers={"cache-control": "no-store", "referrer-policy": "same-origin"})
 
 
 def _subscriber(request: Request, purpose: str, token: str) -> Subscriber:
@@ -25,25 +35,35 @@ def _subscriber(request: Request, purpose: str, token: str) -> Subscriber:
 
 
 async def subscribe_post(request: Request) -> Response:
-    form = await request.form()
+    form = await checked_form(request)
+    return await run_in_threadpool(_subscribe, request, form)
+
+
+def _subscribe(request: Request, form: FormData) -> Response:
     store, settings = request.app.state.store, request.app.state.settings
     client = request.client.host if request.client else "unknown"
     outbox_id = sub.subscribe(store, settings, str(form.get("email", "")), str(form.get("frequency", "daily")),
                               str(form.get("topics", "")), str(form.get("authors", "")),
                               str(form.get("categories", "")), client)
-    if outbox_id is not None:
-        # The request only writes to the outbox; the sender mails it (never inside a request).
-        request.app.state.mail_pump.nudge()
     # The same answer whether the address was new, known or already confirmed: no enumeration.
+    if outbox_id is not None:
+        # The request only queues the confirmation; the sender mails it, never inside a request,
+        # so a mail server that stalls holds up nothing here.
+        request.app.state.mail_pump.nudge()
     return _page(request, "subscribed.html", {"local": not settings.smtp_host})
 
 
 async def confirm(request: Request) -> Response:
+    form = await checked_form(request) if request.method == "POST" else None
+    return await run_in_threadpool(_confirm, request, form)
+
+
+def _confirm(request: Request, form: FormData | None) -> Response:
     token = request.query_params.get("token", "")
-    if request.method == "POST":
-        token = str((await request.form()).get("token", token))
+    if form is not None:
+        token = str(form.get("token", token))
     subscriber = _subscriber(request, "confirm", token)
-    if request.method == "POST":
+    if form is not None:
         sub.confirm(request.app.state.store, subscriber)
         prefs = links.link(request.app.state.settings, "/preferences", "prefs", subscriber)
         return _page(request, "confirmed.html", {"prefs": prefs.split("?", 1)[1]})
@@ -52,7 +72,11 @@ async def confirm(request: Request) -> Response:
 
 
 async def preferences(request: Request) -> Response:
-    form = await request.form() if request.method == "POST" else None
+    form = await checked_form(request) if request.method == "POST" else None
+    return await run_in_threadpool(_preferences, request, form)
+
+
+def _preferences(request: Request, form: FormData | None) -> Response:
     token = str(form.get("token")) if form else request.query_params.get("token", "")
     subscriber = _subscriber(request, "prefs", token)
     store = request.app.state.store
@@ -60,21 +84,25 @@ async def preferences(request: Request) -> Response:
     if form is not None:
         if form.get("unsubscribe"):
             sub.unsubscribe(store, subscriber)
-        else:
-            sub.save_preferences(store, subscriber, {k: str(v) for k, v in form.items()})
+            return _page(request, "unsubscribed.html", {})  # this preferences link is retired now
+        sub.save_preferences(store, subscriber, {k: str(v) for k, v in form.items()})
         subscriber = store.digests.get(subscriber.id) or subscriber
         saved = True
-        if subscriber.status == "unsubscribed":  # the old token is no longer valid
-            return _page(request, "unsubscribed.html", {})
     unsub = links.make_token(request.app.state.settings, "unsub", subscriber)
     return _page(request, "preferences.html", {"s": subscriber, "token": token, "saved": saved, "unsub": unsub})
 
 
 async def unsubscribe(request: Request) -> Response:
-    form = await request.form() if request.method == "POST" else None
+    # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" with no page and no cookie, so this
+    # is the one form without a CSRF token; the signed token in the URL is the authority.
+    form = await request.form(max_files=0, max_fields=20) if request.method == "POST" else None
+    return await run_in_threadpool(_unsubscribe, request, form)
+
+
+def _unsubscribe(request: Request, form: FormData | None) -> Response:
     token = request.query_params.get("token", "") or (str(form.get("token", "")) if form else "")
     subscriber = _subscriber(request, "unsub", token)
-    if request.method == "POST":
+    if form is not None:
         # RFC 8058 one-click: the POST itself unsubscribes, no login, no further question.
         sub.unsubscribe(request.app.state.store, subscriber)
         return _page(request, "unsubscribed.html", {})
@@ -91,11 +119,12 @@ def _linkify(text: str, base: str) -> Markup:
         str(escape(base))) else m.group(0), html))
 
 
-async def outbox(request: Request) -> Response:
-    """The local outbox: what would have been mailed when no SMTP server is configured."""
+def outbox(request: Request) -> Response:
+    """The outbox, for admins: what was (or would have been, with no SMTP server) mailed."""
     import email
     from email import policy
 
+    require(request, "admin")
     store, settings = request.app.state.store, request.app.state.settings
     messages = []
     for m in store.digests.messages(limit=100):

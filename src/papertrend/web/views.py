@@ -1,9 +1,19 @@
-"""Page handlers. Each serves HTML and JSON; errors are raised, the app's handler renders them."""
+"""Page handlers. Each serves HTML and JSON; errors are raised, the app's handler renders them.
+
+Handlers that read the store or the search indexes are plain ``def``: Starlette runs them in its
+thread pool, so the event loop stays free for other requests (see app.py). Pages that the page
+cache may hold are served by ``memory_first``; searches run in their own threads (search_page).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -12,7 +22,27 @@ from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
 from ..models import SearchFilters
-from .render import Renderer, bibtex, etag_for, excerpt, wants_json
+from .render import Renderer, bibtex, etag_for, excerpt, paper_json, wants_json
+from .security import cookie_names, require
+
+
+def memory_first(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that answers from the page cache on the event loop (a dict lookup, no I/O)
+    and runs ``handler`` in the thread pool otherwise: a cached page then never waits for a
+    thread, nor passes the interpreter lock back and forth with one."""
+    async def endpoint(request: Request) -> Response:
+        version = request.app.state.data_version.peek()
+        # A signed-in visitor's menu needs their account from the store: not on the event loop.
+        signed_in = cookie_names(request.app.state.settings)[1] in request.cookies
+        if version is not None and not signed_in:
+            as_json = wants_json(request)  # what each handler puts in its ETag
+            hit = request.app.state.renderer.remembered(request, etag_for(request, as_json, version=version), as_json)
+            if hit is not None:
+                return hit
+        return await run_in_threadpool(handler, request)
+
+    endpoint.__name__, endpoint.__doc__ = handler.__name__, handler.__doc__
+    return endpoint
 
 
 def _split_json(key: str) -> tuple[str, bool]:
@@ -23,31 +53,38 @@ def _wants_json(request: Request, suffix: bool) -> bool:
     return suffix or wants_json(request)
 
 
-async def healthz(request: Request) -> Response:
+def healthz(request: Request) -> Response:
+    """Liveness, and whether this worker's search indexes are loaded (each worker process loads
+    its own; ``worker`` tells them apart behind one port)."""
     store: Store = request.app.state.store
-    return JSONResponse({"ok": True, "papers": store.papers.count()})
+    searcher = request.app.state.searcher()
+    search = {"ready": searcher.ready,
+              "fulltext_papers": len(searcher.lexical) if searcher.lexical is not None else 0,
+              "vectors": len(searcher.index) if searcher.index is not None else 0}
+    return JSONResponse({"ok": True, "papers": store.papers.count(), "search": search, "worker": os.getpid()})
 
 
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     store: Store = request.app.state.store
     latest = store.papers.latest_list_date() or date.today().isoformat()
     return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
 
 
 async def date_picker(request: Request) -> Response:
-    """The date picker's GET form lands here: send the reader to that day's page."""
+    """The date picker's GET form lands here: send the reader to that day's page. (No I/O, so
+    it stays on the event loop.)"""
     value = request.query_params.get("date", "")
     period = parse_date(value)
     return RedirectResponse(str(request.app.url_path_for("period", kind="date", key=period.key)), status_code=303)
 
 
-async def period_page(request: Request) -> Response:
+def period_page(request: Request) -> Response:
     kind = request.path_params["kind"]
     key, suffix = _split_json(request.path_params["key"])
     if kind not in PARSERS:
         # old-style arXiv ids have a slash: /papers/astro-ph/0601001
         request.path_params["paper_id"] = f"{kind}/{request.path_params['key']}"
-        return await paper_page(request)
+        return paper_page(request)
     return _render_period(request, PARSERS[kind](key), _wants_json(request, suffix))
 
 
@@ -67,13 +104,16 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
         candidates = [d for d in (before, after) if d]
         nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days)) if candidates else None
     prev, nxt = period.previous(), period.next()
-    data = {
-        "period": {"kind": period.kind, "key": period.key, "start": start, "end": end, "label": period.label},
-        "total": total,
-        "previous": prev.key, "next": nxt.key,
-        "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
-        "papers": [p.to_json() for p in papers],
-    }
+
+    def data() -> dict[str, Any]:
+        return {
+            "period": {"kind": period.kind, "key": period.key, "start": start, "end": end, "label": period.label},
+            "total": total,
+            "previous": prev.key, "next": nxt.key,
+            "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
+            "papers": [paper_json(p) for p in papers],
+        }
+
     week = period.start.isocalendar()
     context = {
         "period": period, "papers": papers, "total": total, "prev": prev, "next": nxt, "before": before,
@@ -83,7 +123,7 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     return renderer.respond(request, etag, "list.html", context, data, as_json)
 
 
-async def paper_page(request: Request) -> Response:
+def paper_page(request: Request) -> Response:
     paper_id, suffix = _split_json(request.path_params["paper_id"])
     as_json = _wants_json(request, suffix)
     store: Store = request.app.state.store
@@ -94,24 +134,29 @@ async def paper_page(request: Request) -> Response:
     paper = store.papers.get(paper_id) if is_valid_paper_id(paper_id) else None
     if paper is None:
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
-    data = paper.to_json()
-    data["bibtex"] = bibtex(paper)
     from .charts import score_bar, sparkline
 
+    entry = bibtex(paper)
     history = [(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)] if paper.code_repo else []
     trend = store.trending.row("month", paper.id)
-    data["star_history"] = [{"observed_at": at, "stars": n} for at, n in history]
-    data["trending"] = {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None
     similar = request.app.state.searcher().similar(paper, 5)
-    data["similar"] = [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]
-    context = {"paper": paper, "bibtex": data["bibtex"], "observations": store.signals.observations(paper.id), "similar": similar,
+
+    def data() -> dict[str, Any]:
+        return {**paper_json(paper), "bibtex": entry,
+                "star_history": [{"observed_at": at, "stars": n} for at, n in history],
+                "trending": {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None,
+                "similar": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]}
+
+    if as_json:
+        return renderer.respond(request, etag, "paper.html", {}, data, as_json)
+    context = {"paper": paper, "bibtex": entry, "observations": store.signals.observations(paper.id), "similar": similar,
                "spark": sparkline(history, width=200, height=40), "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
 
 
-async def trending_page(request: Request) -> Response:
+def trending_page(request: Request) -> Response:
     from ..rank.trending import WINDOWS
     from .charts import score_bar, sparkline
 
@@ -134,11 +179,14 @@ async def trending_page(request: Request) -> Response:
         entries.append({"paper": paper, "row": row, "spark": sparkline(history),
                         "bar": score_bar(row.parts, row.score, top)})
     anchor = ranked[0][1].anchor if ranked else None
-    data = {
-        "window": window, "category": category, "has_code": has_code, "anchor": anchor,
-        "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "score": e["row"].score, "reason": e["row"].reason,
-                    "score_parts": e["row"].parts} for e in entries],
-    }
+
+    def data() -> dict[str, Any]:
+        return {
+            "window": window, "category": category, "has_code": has_code, "anchor": anchor,
+            "papers": [{**paper_json(e["paper"]), "rank": e["row"].rank, "score": e["row"].score,
+                        "reason": e["row"].reason, "score_parts": e["row"].parts} for e in entries],
+        }
+
     context = {"entries": entries, "window": window, "windows": list(WINDOWS), "category": category or "",
                "has_code": has_code, "anchor": anchor}
     return renderer.respond(request, etag, "trending.html", context, data, as_json)
@@ -168,33 +216,43 @@ def _filters_from(request: Request) -> tuple[SearchFilters, str, str]:
 
 
 async def search_page(request: Request) -> Response:
-    from ..search.query import highlight
+    """A search costs ~10 ms of CPU, a cached page well under one: searches run in their own few
+    threads (``app.state.search_pool``), so a queue of searches never takes the threads other
+    pages run in, and only that many compete with them for the interpreter."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.search_pool, _search_page, request)
+
+
+def _search_page(request: Request) -> Response:
+    from ..search.query import highlighter
 
     as_json = _wants_json(request, request.url.path.endswith(".json"))
     q = request.query_params.get("q", "")
     filters, sort, mode = _filters_from(request)
     searcher = request.app.state.searcher()
     results = searcher.search(q, filters, sort, mode, limit=30)
-    hits = [{"paper": h.paper, "score": h.score, "title": highlight(h.paper.title, results.query),
-             "abstract": highlight(excerpt(h.paper.abstract, 320), results.query)} for h in results.hits]
-    data = {"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
-            "filters": vars(filters),
-            "papers": [{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext, "vector_score": h.vector}
-                       for h in results.hits]}
     if as_json:
-        return JSONResponse(data)
+        return JSONResponse({"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
+                             "filters": vars(filters),
+                             "papers": [{**paper_json(h.paper), "score": h.score, "fulltext_score": h.fulltext,
+                                         "vector_score": h.vector} for h in results.hits]})
+    mark = highlighter(results.query)
+    hits = [{"paper": h.paper, "score": h.score, "title": mark(h.paper.title),
+             "abstract": mark(excerpt(h.paper.abstract, 320))} for h in results.hits]
     renderer: Renderer = request.app.state.renderer
     return renderer.page(request, "search.html", {"q": results.query.text if q else "", "hits": hits,
                                                   "notice": results.query.notice, "filters": filters,
                                                   "sort": sort, "mode": mode, "searched": bool(q.strip())})
 
 
-async def jobs_page(request: Request) -> Response:
-    """The operator's view of job runs and import runs."""
+def jobs_page(request: Request) -> Response:
+    """The operator's view of job runs and import runs (admins only)."""
+    require(request, "admin")
     store: Store = request.app.state.store
     runs = store.runs.job_runs(limit=100)
     ingests = store.runs.ingest_runs(limit=50)
     if _wants_json(request, request.url.path.endswith(".json")):
-        return JSONResponse({"job_runs": [vars(r) for r in runs], "ingest_runs": [vars(r) for r in ingests]})
+        return JSONResponse({"job_runs": [vars(r) for r in runs], "ingest_runs": [vars(r) for r in ingests]},
+                            headers={"cache-control": "no-store"})
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(request, "jobs.html", {"runs": runs, "ingests": ingests})
+    return renderer.page(request, "jobs.html", {"runs": runs, "ingests": ingests}, headers={"cache-control": "no-store"})
