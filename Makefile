@@ -22,7 +22,10 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/papertrend serve
 
+# Lint (ruff) and types (mypy on src/) first: a slip they catch costs seconds, not a test run.
 test: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
 	./scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -45,7 +45,8 @@ def main() -> None:
             with store.write() as conn:
                 conn.exec_driver_sql(
                     "INSERT INTO subscribers (email, status, frequency, topics_json, authors_json, categories_json, "
-                    "paused, hard_bounces, created_at) VALUES (?, 'confirmed', 'weekly', ?, '[]', '[]', 0, 0, '2026-07-01')",
+                    "paused, hard_bounces, created_at) "
+                    "VALUES (?, 'confirmed', 'weekly', ?, '[]', '[]', 0, 0, '2026-07-01')",
                     [(f"r{i}@example.org", "[]" if i % 3 == 0 else json.dumps(rng.sample(keywords, 3)))
                      for i in range(N)])
             t0 = time.perf_counter()
@@ -65,8 +66,10 @@ def main() -> None:
         m.set_content("hello " * 200)
         m.as_bytes()
     t_base = time.perf_counter() - t0
-    print_table(f"digests: {N:,} weekly subscribers, {len(papers)} papers in 2026-W31", ["step", "count", "seconds", "per second"], [
-        ["compose (select + render + store)", built["composed"], f"{t_build:.1f}", f"{built['composed'] / t_build:,.0f}"],
+    print_table(f"digests: {N:,} weekly subscribers, {len(papers)} papers in 2026-W31",
+                ["step", "count", "seconds", "per second"], [
+        ["compose (select + render + store)", built["composed"], f"{t_build:.1f}",
+         f"{built['composed'] / t_build:,.0f}"],
         ["deliver over SMTP (one connection)", sent["sent"], f"{t_send:.1f}", f"{sent['sent'] / t_send:,.0f}"],
         ["baseline: bare EmailMessage build", N, f"{t_base:.1f}", f"{N / t_base:,.0f}"],
     ])

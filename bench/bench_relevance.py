@@ -72,8 +72,10 @@ TEXT_COLUMNS = ("title", "abstract", "authors")
 CUTOFF = "2026-04-01"
 PARTS = ("report", "tune")
 PART_TITLES = {
-    "report": f"HELD-OUT REPORT PART (headline): queries and judgements from papers first listed on or after {CUTOFF}",
-    "tune": f"TUNE PART: queries and judgements from papers first listed before {CUTOFF}; tune search on these figures only",
+    "report": ("HELD-OUT REPORT PART (headline): queries and judgements from papers first listed "
+               f"on or after {CUTOFF}"),
+    "tune": (f"TUNE PART: queries and judgements from papers first listed before {CUTOFF}; "
+             "tune search on these figures only"),
 }
 TUNED_ON_ALL = ("note: the current search parameters (vector weight 0.1, tiers, word-pair reordering and "
                 "interleaving from rank 11: search/hybrid.py; title weight 4: store/search.py) were chosen "
@@ -162,8 +164,10 @@ def main() -> None:
             print(f"embedded {n_embedded} papers at {rate:.1f} abstracts/s")
             with store.read() as conn:
                 rows = list(conn.execute(t.paper_vectors.select()))
-            np.savez_compressed(cache, ids=np.array([r.paper_id for r in rows]), hashes=np.array([r.text_hash for r in rows]),
-                                vectors=np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows]).astype(np.float16))
+            np.savez_compressed(cache, ids=np.array([r.paper_id for r in rows]),
+                                hashes=np.array([r.text_hash for r in rows]),
+                                vectors=np.stack([np.frombuffer(r.vector, dtype=np.float32)
+                                                  for r in rows]).astype(np.float16))
         index = VectorIndex(store, MODEL_ID)
         index.refresh()
         papers = store.papers.get_many([r for r in index.ids])
@@ -171,7 +175,8 @@ def main() -> None:
         first_day = first_listed()
         unlisted = [p.id for p in hf if p.id not in first_day]
         if unlisted:
-            raise SystemExit(f"{len(unlisted)} labelled papers are in no dated file of the shared data, e.g. {unlisted[:3]}")
+            raise SystemExit(f"{len(unlisted)} labelled papers are in no dated file of the shared data, "
+                             f"e.g. {unlisted[:3]}")
         parts = {part: [p for p in hf if part_of(first_day[p.id]) == part] for part in PARTS}
         print(f"{len(papers):,} papers (the corpus every search ranks), {len(hf):,} with Hugging Face ai_summary / "
               f"ai_keywords (queries and judgements): {len(parts['report']):,} in the held-out report part (first "
@@ -190,7 +195,8 @@ def main() -> None:
         print(f"in-memory full-text index: {len(lexical):,} papers in {time.perf_counter() - t0:.1f} s")
         qcache: dict = {}
 
-        def lists(q: str, filters: SearchFilters = SearchFilters(), restrict: set[str] | None = None):
+        def lists(q: str, filters: SearchFilters | None = None, restrict: set[str] | None = None):
+            filters = filters if filters is not None else SearchFilters()
             query = parse(q)
             n = K if restrict is None else 4000
             every_word = None
@@ -218,9 +224,10 @@ def main() -> None:
             "RRF, vector weight 0.3": lambda f, v, e=None: rrf(f, v, wv=0.3),
         }
         for w in (0.1, 0.3):
-            methods[f"fusion w={w}, no interleave"] = (lambda w: lambda f, v, e=None: fused(
-                f, v, Fusion(vector_weight=w, interleave_from=None)))(w)
-        methods["fusion w=0.1, pivot 16"] = lambda f, v, e=None: fused(f, v, Fusion(vector_weight=0.1, lexical_pivot=16.0))
+            methods[f"fusion w={w}, no interleave"] = lambda f, v, e=None, w=w: fused(
+                f, v, Fusion(vector_weight=w, interleave_from=None))
+        methods["fusion w=0.1, pivot 16"] = lambda f, v, e=None: fused(
+            f, v, Fusion(vector_weight=0.1, lexical_pivot=16.0))
         default = Fusion(vector_weight=settings.search_vector_weight,
                          lexical_pivot=settings.search_lexical_pivot if settings.search_lexical_pivot > 0 else None)
         methods["papertrend default"] = lambda f, v, e: fused(f, v, default, e)
@@ -237,7 +244,8 @@ def main() -> None:
                 ("known-item ai_summary", lambda p: p.ai_summary),
                 ("known-item ai_keywords", lambda p: " ".join(p.ai_keywords)),
                 ("conceptual (summary minus title words)", lambda p: " ".join(
-                    w for w in re.findall(r"\S+", p.ai_summary) if stem(re.sub(r"\W", "", w.lower())) not in words(p.title))),
+                    w for w in re.findall(r"\S+", p.ai_summary)
+                    if stem(re.sub(r"\W", "", w.lower())) not in words(p.title))),
             ]:
                 scores = defaultdict(lambda: [0.0, 0.0])
                 for p in sample:
@@ -261,7 +269,8 @@ def main() -> None:
             for phrase, relevant in topics.items():
                 f, v, e = lists(phrase, restrict=judged)
                 # Lexical = FTS5 (porter stemming) finds every word of the phrase in the paper.
-                holds_all = {pid for pid, _ in store.search.fulltext(parse(phrase).match("all", TEXT_COLUMNS), SearchFilters(), 10_000)}
+                every = parse(phrase).match("all", TEXT_COLUMNS)
+                holds_all = {pid for pid, _ in store.search.fulltext(every, SearchFilters(), 10_000)}
                 nonlex = relevant - holds_all
                 nonlex_total += len(nonlex)
                 for name, m in methods.items():
@@ -280,7 +289,8 @@ def main() -> None:
             return header, rows, about
 
         variants = [("default: short queries in tiers (phrase in title, phrase, every word, some); "
-                     "field weights title 4 / authors 2 / abstract 1; first 30 reordered by word pairs; ranked by the in-memory index", True, None, True, lexical),
+                     "field weights title 4 / authors 2 / abstract 1; first 30 reordered by word pairs; "
+                     "ranked by the in-memory index", True, None, True, lexical),
                     ("the same ranked by FTS5 in SQL", True, None, True, None),
                     ("no tiers: OR of words", False, None, False, None)]
         if os.environ.get("BENCH_QUICK"):
@@ -290,8 +300,8 @@ def main() -> None:
             variant["tiers"], variant["weights"], variant["phrase"], variant["lexical"] = tiers, weights, phrase, lex
             for part in PARTS:
                 tables[part].append((label, evaluate(parts[part])))
-                print(f"  measured {part} part, full text: {label.split(':')[0]} ({tables[part][-1][1][2].split('; ')[-1]})",
-                      flush=True)
+                took = tables[part][-1][1][2].split("; ")[-1]
+                print(f"  measured {part} part, full text: {label.split(':')[0]} ({took})", flush=True)
 
         similar = {part: similar_papers(parts[part], hf, index) for part in PARTS}
         for part in PARTS:

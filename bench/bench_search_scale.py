@@ -71,7 +71,8 @@ def grow(store, n: int, rng: random.Random) -> None:
             v = 0.7 * vectors.matrix[i] + 0.3 * vectors.matrix[j] + np.float32(0.02) * np.asarray(
                 [rng.gauss(0, 1) for _ in range(8)] * 48, dtype=np.float32)
             v /= np.linalg.norm(v)
-            vecs.append({"paper_id": pid, "model": MODEL_ID, "text_hash": "synthetic", "vector": v.astype("<f4").tobytes()})
+            vecs.append({"paper_id": pid, "model": MODEL_ID, "text_hash": "synthetic",
+                         "vector": v.astype("<f4").tobytes()})
         with store.write() as conn:
             conn.execute(t.papers.insert(), rows)
             conn.execute(t.paper_vectors.insert(), vecs)
@@ -153,18 +154,23 @@ def main() -> None:
                 "vectors: HNSW", *searchers)}
             for q in queries:
                 query = parse(q)
-                for name, fn in (("full text: FTS5 bm25 in SQL (OR of words)", lambda: store.search.fulltext(query.match(), SearchFilters(), 100)),
-                                 ("full text: in-memory index, tiers", lambda: tiered_fulltext(store, query, SearchFilters(), 100,
-                                                                                             phrase=True, lexical=lexical)),
-                                 ("vectors: exact", lambda: exact.search(qvecs[q], 100)),
-                                 ("vectors: HNSW", lambda: hnsw.search(qvecs[q], 100)),
-                                 *((name, (lambda s: lambda: s.search(q))(s)) for name, s in searchers.items())):
+                # Each function is called at once, but binds its loop values all the same.
+                for name, fn in (
+                        ("full text: FTS5 bm25 in SQL (OR of words)",
+                         lambda query=query: store.search.fulltext(query.match(), SearchFilters(), 100)),
+                        ("full text: in-memory index, tiers",
+                         lambda query=query: tiered_fulltext(store, query, SearchFilters(), 100,
+                                                             phrase=True, lexical=lexical)),
+                        ("vectors: exact", lambda q=q: exact.search(qvecs[q], 100)),
+                        ("vectors: HNSW", lambda q=q: hnsw.search(qvecs[q], 100)),
+                        *((name, lambda s=s, q=q: s.search(q)) for name, s in searchers.items())):
                     timings[name].append(timed(fn) * 1000)
-            recall = statistics.mean(len({p for p, _ in exact.search(qvecs[q], 10)} & {p for p, _ in hnsw.search(qvecs[q], 10)}) / 10
-                                     for q in queries)
+            recall = statistics.mean(
+                len({p for p, _ in exact.search(qvecs[q], 10)} & {p for p, _ in hnsw.search(qvecs[q], 10)}) / 10
+                for q in queries)
             with store.read() as conn:
                 corpus = [(r.title, r.abstract) for r in conn.execute(t.papers.select())]
-            scan = [timed(lambda: sanity_scan(q, corpus)) * 1000 for q in queries[:5]]
+            scan = [timed(lambda q=q, corpus=corpus: sanity_scan(q, corpus)) * 1000 for q in queries[:5]]
             del corpus
             mem = {}
             for kind in ("exact", "hnsw"):
@@ -174,7 +180,8 @@ def main() -> None:
             for name, values in timings.items():
                 rows.append([f"{n:,}", name, f"{pct(values, 0.5):.2f}", f"{pct(values, 0.99):.2f}",
                              f"{statistics.median(scan) / pct(values, 0.5):,.0f}x"])
-            rows.append([f"{n:,}", "baseline: Python scan (arxiv-sanity-lite)", f"{statistics.median(scan):.0f}", f"{max(scan):.0f}", "1x"])
+            rows.append([f"{n:,}", "baseline: Python scan (arxiv-sanity-lite)", f"{statistics.median(scan):.0f}",
+                         f"{max(scan):.0f}", "1x"])
             print_table(f"{n:,} papers: latency (ms)", ["papers", "method", "p50", "p99", "p50 speed-up vs scan"],
                         rows[-len(timings) - 1:])
             print(f"{n:,}: {added:,} papers added: in-memory full-text index {added / lex_s:,.0f} papers/s, "

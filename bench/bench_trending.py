@@ -94,7 +94,8 @@ def synthetic(n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], 
     histories = []
     for i in range(n):
         start = stars[i]
-        histories.append([((now - timedelta(days=28 - 7 * k)).isoformat(), int(start + k * (i % 50))) for k in range(5)])
+        histories.append([((now - timedelta(days=28 - 7 * k)).isoformat(), int(start + k * (i % 50)))
+                          for k in range(5)])
     return {"up": up, "com": com, "stars": stars, "age": age}, histories
 
 

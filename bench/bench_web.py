@@ -88,7 +88,8 @@ def _vectors(store: Store) -> int:
         VECTOR_CACHE.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(VECTOR_CACHE, ids=np.array([r.paper_id for r in rows]),
                             hashes=np.array([r.text_hash for r in rows]),
-                            vectors=np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows]).astype(np.float16))
+                            vectors=np.stack([np.frombuffer(r.vector, dtype=np.float32)
+                                              for r in rows]).astype(np.float16))
     return store.vectors.count(MODEL_ID)[0]
 
 
@@ -254,7 +255,8 @@ def main() -> None:
         corpus = prepare(tmp)
         print(f"machine: {machine}")
         print(f"server code: {SERVER_SRC or ROOT / 'src'}")
-        paths = list(dict.fromkeys(x.path for x in corpus.mix if not x.path.endswith(".json") and "json?" not in x.path))
+        paths = list(dict.fromkeys(x.path for x in corpus.mix
+                                   if not x.path.endswith(".json") and "json?" not in x.path))
         print(f"prepared {corpus.papers:,} papers in {time.perf_counter() - t0:.0f} s; the mix: seven kinds of page, "
               "each a seventh of the requests, half of them as JSON twins; every client walks it from its own "
               "place: " + ", ".join(paths) + " and their JSON twins")

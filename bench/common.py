@@ -14,35 +14,6 @@ SHARED = ROOT / "tests" / "fixtures" / "data"  # the real shared data, copied wi
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def _proc_field(path: str, key: str) -> str | None:
-    """The value of the first ``key: value`` line of a /proc file, or None off Linux."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                name, sep, value = line.partition(":")
-                if sep and name.strip() == key:
-                    return value.strip()
-    except OSError:
-        return None
-    return None
-
-
-def describe_machine() -> str:
-    """One line saying what the figures were measured on, detected rather than typed in:
-    cores, CPU model, total memory, the load average when the benchmark started (other work on
-    the machine makes figures noisy) and the Python version."""
-    cpu = (_proc_field("/proc/cpuinfo", "model name") or _proc_field("/proc/cpuinfo", "Hardware")
-           or platform.processor() or platform.machine() or "unknown CPU")
-    mem_kib = _proc_field("/proc/meminfo", "MemTotal")
-    memory = f"{int(mem_kib.split()[0]) / 1024 ** 2:.1f} GiB RAM" if mem_kib else "memory unknown"
-    try:
-        load = "load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min) at start".format(*os.getloadavg())
-    except OSError:
-        load = "load unknown"
-    return (f"{os.cpu_count() or '?'} cores, {cpu}, {memory}, {load}, "
-            f"{platform.python_implementation()} {platform.python_version()}")
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -51,9 +22,9 @@ def peak_rss_mb() -> float:
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
     widths = [max(len(str(x)) for x in [h, *(r[i] for r in rows)]) for i, h in enumerate(header)]
     print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
 
 
 def free_port() -> int:

@@ -129,7 +129,8 @@ class Replay:
                 return 200, (folder / "hepcrawl__arxiv-physics-hep-ex.xml").read_bytes(), "text/xml"
             page = (folder / "hepcrawl__arxiv-physics-hep-th.xml").read_text()
             page = page.replace("</ListRecords>",
-                                '<resumptionToken completeListSize="6" cursor="0">page2</resumptionToken></ListRecords>')
+                                '<resumptionToken completeListSize="6" cursor="0">page2</resumptionToken>'
+                                '</ListRecords>')
             return 200, page.encode(), "text/xml"
         if path == "/api/daily_papers":
             f = self.shared / "hf-daily" / f"{q.get('date', '')}.json"

@@ -38,12 +38,14 @@ def _free_port() -> int:
 def live_server(store, settings, shared: Path, tmp_path: Path):
     hostile = tmp_path / "2026-07-31.jsonl"
     hostile.write_text(json.dumps({"id": "2607.00002", "categories": ["cs.CR"], "authors": ["Mallory"],
-                                   "title": '<img src=x onerror="document.title=\'pwned\'"><script>window.pwned=1</script>Hostile',
+                                   "title": '<img src=x onerror="document.title=\'pwned\'">'
+                                            '<script>window.pwned=1</script>Hostile',
                                    "summary": "<script>window.pwned=2</script> Abstract text."}) + "\n")
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-30.json", shared / "hf-daily" / "2026-07-31.json",
                                    hostile])
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -84,8 +84,9 @@ def test_subscriber_journey(app: TestClient, smtp: SmtpSink, store, mail_setting
 
     # Change interests through the signed preferences link: only "world model" papers.
     prefs = _link(digest, "/preferences")
-    assert app.post("/preferences", data={"token": prefs.split("token=")[1], "frequency": "daily", "csrf": csrf(app, "/"),
-                                          "topics": "world model", "authors": "", "categories": ""}).status_code == 200
+    assert app.post("/preferences", data={"token": prefs.split("token=")[1], "frequency": "daily",
+                                          "csrf": csrf(app, "/"), "topics": "world model", "authors": "",
+                                          "categories": ""}).status_code == 200
     build_digests(store, mail_settings, "daily", "2026-07-30")
     deliver(store, mail_settings)
     second = smtp.handler.to("reader@example.org")[-1]

@@ -107,7 +107,8 @@ def test_filters_and_sorts(client: TestClient, corpus) -> None:
     popular = client.get("/search.json", params={**q, "min_upvotes": "20", "sort": "upvotes"}).json()["papers"]
     assert popular and all(p["upvotes"] >= 20 for p in popular)
     assert [p["upvotes"] for p in popular] == sorted((p["upvotes"] for p in popular), reverse=True)
-    ranged = client.get("/search.json", params={**q, "from": "2026-07-01", "to": "2026-07-08", "sort": "date"}).json()["papers"]
+    ranged = client.get("/search.json",
+                        params={**q, "from": "2026-07-01", "to": "2026-07-08", "sort": "date"}).json()["papers"]
     assert ranged and all("2026-07-01" <= p["list_date"] <= "2026-07-08" for p in ranged)
     cats = client.get("/search.json", params={"q": "decoding", "category": "cs.CR"}).json()["papers"]
     assert [p["id"] for p in cats] == ["2607.00003"]
@@ -125,7 +126,8 @@ def test_similar_papers_on_paper_page(client: TestClient) -> None:
 def test_fulltext_follows_updates(run_cli, corpus, tmp_path: Path) -> None:
     f = tmp_path / "v9.xml"
     f.write_text("""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>http://arxiv.org/abs/2607.26627v9</id>
-      <title>Zanzibar lossy verification</title><summary>New text.</summary><author><name>A</name></author></entry></feed>""")
+      <title>Zanzibar lossy verification</title><summary>New text.</summary>"""
+                 """<author><name>A</name></author></entry></feed>""")
     run_cli("import", str(f), env={"PAPERTREND_EMBED_ON_IMPORT": "false"})
     found = json.loads(run_cli("search", "zanzibar", "--mode", "fulltext", "--json").stdout)
     assert [p["id"] for p in found] == ["2607.26627"]
@@ -187,7 +189,8 @@ def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Pa
     assert _ids(corpus, index.top_any(index.terms(["speculative"]), 50))
     f = tmp_path / "v9.xml"
     f.write_text("""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>http://arxiv.org/abs/2607.26627v9</id>
-      <title>Zanzibar lossy verification</title><summary>New text.</summary><author><name>A</name></author></entry></feed>""")
+      <title>Zanzibar lossy verification</title><summary>New text.</summary>"""
+                 """<author><name>A</name></author></entry></feed>""")
     import_paths(corpus, settings, [f])
     assert index.refresh() == 1 and len(index) == before
     assert _ids(corpus, index.top_any(index.terms(["zanzibar"]), 5)) == ["2607.26627"]
@@ -197,7 +200,8 @@ def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Pa
     assert index.refresh() == 1 and len(index) == before - 1
     assert index.top_any(index.terms(["zanzibar"]), 5) == []
     scored = index.score(list(range(1, 20_000)), index.terms(["zanzibar"]))  # every live paper, none stale
-    assert len(scored) == len(index) and "2607.26627" not in set(corpus.search.ids_for_rowids([r for r, _ in scored]).values())
+    assert len(scored) == len(index)
+    assert "2607.26627" not in set(corpus.search.ids_for_rowids([r for r, _ in scored]).values())
 
 
 def test_web_search_uses_the_warmed_memory_index(corpus, settings) -> None:
@@ -225,8 +229,10 @@ def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, sett
     from papertrend.models import SearchFilters
     from papertrend.search.hybrid import Fusion, rank, tiered_fulltext
 
-    rows = [{"id": "2601.00001", "title": "Experts, routing and sparse layers", "authors": ["A"], "categories": ["cs.LG"],
-             "summary": "Layers route a mixture of data to experts; routing is sparse and learned, experts are sparse."},
+    rows = [{"id": "2601.00001", "title": "Experts, routing and sparse layers", "authors": ["A"],
+             "categories": ["cs.LG"],
+             "summary": "Layers route a mixture of data to experts; routing is sparse and learned, "
+                        "experts are sparse."},
             {"id": "2601.00002", "title": "Conditional computation", "authors": ["B"], "categories": ["cs.LG"],
              "summary": "A sparse mixture of experts with learned routing layers, studied at length in this paper."}]
     f = tmp_path / "2026-01-02.jsonl"

@@ -21,7 +21,8 @@ def client(store, settings, shared: Path, tmp_path: Path) -> TestClient:
     hostile.write_text(json.dumps({"id": "2607.00001", "title": HOSTILE, "authors": ["<b>Mallory</b>"],
                                    "summary": "An abstract with $x^2$ and <iframe src=//evil>.",
                                    "categories": ["cs.CR"]}) + "\n")
-    import_paths(store, settings, files + [hostile, shared / "arxiv-api" / "arxivpy__id_astro-ph_0601001_s0_m100_3150dca9dc76.json"])
+    astro = shared / "arxiv-api" / "arxivpy__id_astro-ph_0601001_s0_m100_3150dca9dc76.json"
+    import_paths(store, settings, files + [hostile, astro])
     return TestClient(create_app(settings, store))
 
 
@@ -127,7 +128,8 @@ def test_page_cache_setting_keeps_pages_or_renders_each_time(store, settings, sh
         assert first.text == again.text and first.headers["etag"] == again.headers["etag"]
         assert (len(app.state.renderer) > 0) is on
         # 304 needs no cached body: the ETag comes from the data version
-        assert client.get("/papers/date/2026-07-31", headers={"if-none-match": first.headers["etag"]}).status_code == 304
+        revalidated = client.get("/papers/date/2026-07-31", headers={"if-none-match": first.headers["etag"]})
+        assert revalidated.status_code == 304
 
 
 def test_paper_json_is_to_json(client: TestClient, store) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from ..config import Settings
 from ..models import Paper, SearchFilters
 from ..store import Store
+from ..store.search import FTS_WEIGHTS
 from .lexical import LexicalIndex, PairCounter, word_pairs
 from .query import STOPWORDS, Query, parse
 from .vectors import VectorIndex, make_index
@@ -72,7 +73,8 @@ class Fusion:
         return self.vector_weight + (self.sparse_boost - self.vector_weight) * share
 
 
-def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion) -> dict[str, tuple[float, float | None, float | None]]:
+def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]],
+         fusion: Fusion) -> dict[str, tuple[float, float | None, float | None]]:
     """Fused score per paper id, with the normalised full-text and vector parts."""
     out: dict[str, list[float | None]] = {}
     if fts:
@@ -106,7 +108,7 @@ def _tier_plan(query: Query, columns: tuple[str, ...], max_terms_for_all: int, p
     return plan + [("all", query.match("all", columns)), ("any", query.match("any", columns))]
 
 
-def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int, weights: dict[str, Any],
+def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int, field_weights: tuple[float, ...],
                   plan: list[tuple[str, str]]) -> Callable[[str, str], list[tuple[int, float]]]:
     """Tiers ranked by the in-memory index: every word and some words entirely in memory.
 
@@ -131,7 +133,7 @@ def _memory_tiers(store: Store, lexical: LexicalIndex, query: Query, limit: int,
             if lexical.count_all(every) > pool and len(rowids := store.search.fulltext_rowids(anywhere, pool)) >= pool:
                 found.append(lexical.score(rowids, every)[:limit])
             else:
-                found.append(store.search.fulltext(anywhere, SearchFilters(), limit, by_rowid=True, **weights))
+                found.append(store.search.fulltext(anywhere, SearchFilters(), limit, field_weights, by_rowid=True))
         return found[0]
 
     def run(kind: str, expression: str) -> list[tuple[int, float]]:
@@ -171,7 +173,7 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
     filtered search then ranks a wider pool and filters it, and falls back to SQL when the
     filter leaves too few. User-quoted phrases always go to SQL."""
     plan = _tier_plan(query, columns, max_terms_for_all, phrase)
-    weights = {} if field_weights is None else {"field_weights": field_weights}
+    weights = FTS_WEIGHTS if field_weights is None else field_weights
     found: FullText | None = None
     if lexical is not None and lexical.ready and not query.phrases:
         pool = limit * 10 if filters.active else limit
@@ -181,7 +183,8 @@ def tiered_fulltext(store: Store, query: Query, filters: SearchFilters, limit: i
             found = FullText([(ids[rowid], s) for rowid, s in hits if rowid in ids][:limit],
                              {ids[rowid] for rowid, _ in hits[:narrow] if rowid in ids})
     if found is None:
-        hits, narrow = _run_tiers(plan, lambda kind, expr: store.search.fulltext(expr, filters, limit, **weights), limit)
+        hits, narrow = _run_tiers(plan, lambda kind, expr: store.search.fulltext(expr, filters, limit, weights),
+                                  limit)
         found = FullText(hits, {pid for pid, _ in hits[:narrow]})
     if len(query.terms) + len(query.phrases) == 1:
         found.every_word = {pid for pid, _ in found.hits}
@@ -302,8 +305,9 @@ class Searcher:
         self.lexical.refresh(wait=False)
         return self.lexical
 
-    def search(self, raw: str, filters: SearchFilters = SearchFilters(), sort: str = "relevance",
+    def search(self, raw: str, filters: SearchFilters | None = None, sort: str = "relevance",
                mode: str = "hybrid", limit: int = 20) -> Results:
+        filters = filters if filters is not None else SearchFilters()
         query = parse(raw)
         results = Results(query, mode=mode, sort=sort)
         if query.empty:
@@ -423,5 +427,5 @@ def build_searcher(settings: Settings, store: Store) -> Searcher:
 
     fusion = Fusion(vector_weight=settings.search_vector_weight,
                     lexical_pivot=settings.search_lexical_pivot if settings.search_lexical_pivot > 0 else None)
-    return Searcher(store, QueryEmbedder(settings.embedding_max_tokens), make_index(store, MODEL_ID, settings.vector_index),
-                    fusion, LexicalIndex(store))
+    return Searcher(store, QueryEmbedder(settings.embedding_max_tokens),
+                    make_index(store, MODEL_ID, settings.vector_index), fusion, LexicalIndex(store))

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -118,7 +118,7 @@ def word_pairs(*texts: str, analyzer: Analyzer | None = None) -> set[tuple[str, 
     analyzer = analyzer or default_analyzer()
     pairs: set[tuple[str, str]] = set()
     for terms in analyzer.content_terms_many(texts):
-        pairs.update(zip(terms, terms[1:]))
+        pairs.update(zip(terms, terms[1:], strict=False))
     return pairs
 
 
@@ -137,13 +137,13 @@ class PairCounter:
         self._entries: OrderedDict[str, tuple[tuple[str, ...], tuple[str, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def count(self, pairs: set[tuple[str, str]], texts: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    def count(self, pairs: set[tuple[str, str]], texts: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
         """Pairs held per paper id, for papers given by their texts (title, abstract)."""
         needles = [f" {a} {b} " for a, b in pairs]
         return {pid: sum(1 for needle in needles if any(needle in text for text in joined))
                 for pid, joined in self._joined(texts).items()}
 
-    def _joined(self, texts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    def _joined(self, texts: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         with self._lock:
             for pid, group in texts.items():
@@ -280,7 +280,7 @@ class LexicalIndex:
         """Weighted term frequencies of one paper into ``pending``; returns its length in tokens."""
         freq: dict[str, float] = {}
         size = 0
-        for weight, terms in zip(self.weights, columns):
+        for weight, terms in zip(self.weights, columns, strict=False):
             size += len(terms)
             if weight:
                 for term, count in Counter(terms).items():
@@ -316,7 +316,7 @@ class LexicalIndex:
             part = np.argpartition(-scores, k - 1)[:k]
             docs, scores = docs[part], scores[part]
         order = np.lexsort((state.rowid[docs], -scores))
-        return [(int(state.rowid[d]), float(s)) for d, s in zip(docs[order], scores[order])]
+        return [(int(state.rowid[d]), float(s)) for d, s in zip(docs[order], scores[order], strict=True)]
 
     def top_any(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """(rowid, bm25) of the ``k`` best papers containing any of ``terms``."""

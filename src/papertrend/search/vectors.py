@@ -53,7 +53,8 @@ class VectorIndex:
                 rows = self.store.vectors.after(self.model, self.seq, self.CHUNK)
                 if not rows:
                     break
-                new_ids, new_vecs = [], []
+                new_ids: list[str] = []
+                new_vecs: list[np.ndarray] = []
                 for seq, paper_id, blob in rows:
                     vec = np.frombuffer(blob, dtype=np.float32)
                     if paper_id in self.row_of and self._replace(self.row_of[paper_id], vec):
@@ -122,7 +123,11 @@ class HnswIndex(VectorIndex):
         # faiss allows concurrent searches, but not a search during an add: both hold this lock.
         self._graph = threading.Lock()
 
-        self.index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT)
+        # faiss's stub types the second argument as a ScalarQuantizer; the real constructor
+        # (int, ScalarQuantizer::QuantizerType, int, MetricType) takes the QT_* constant, an int.
+        self.index = faiss.IndexHNSWSQ(
+            DIM, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+        )
         self.index.hnsw.efConstruction = ef_construction
         self.index.hnsw.efSearch = ef_search
         self.rows: list[str] = []   # faiss row -> paper id (stale rows included)
@@ -159,7 +164,7 @@ class HnswIndex(VectorIndex):
         with self._graph:
             scores, rows = self.index.search(query.astype(np.float32).reshape(1, -1), k + 8)
         out = []
-        for score, row in zip(scores[0], rows[0]):
+        for score, row in zip(scores[0], rows[0], strict=True):
             if row < 0:
                 continue
             pid = self.rows[row]

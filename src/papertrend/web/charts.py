@@ -31,10 +31,11 @@ def sparkline(history: list[tuple[str, int]], width: int = 120, height: int = 28
     def y(v: float) -> float:
         return height - pad - (height - 2 * pad) * ((v - v0) / (v1 - v0) if v1 > v0 else 0.5)
 
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, values))
+    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, values, strict=True))
     title = escape(label or f"{int(values[0])} → {int(values[-1])} stars, {len(values)} snapshots")
     last = f'<circle cx="{x(times[-1]):.1f}" cy="{y(values[-1]):.1f}" r="2.5" fill="currentColor"/>'
-    line = f'<polyline points="{points}" fill="none" stroke="currentColor" stroke-width="1.5"/>' if len(values) > 1 else ""
+    line = (f'<polyline points="{points}" fill="none" stroke="currentColor" stroke-width="1.5"/>'
+            if len(values) > 1 else "")
     return Markup(f'<svg class="spark" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
                   f"<title>{title}</title>{line}{last}</svg>")
 

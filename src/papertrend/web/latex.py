@@ -22,11 +22,13 @@ SYMBOLS = {
     "exists": "∃", "partial": "∂", "nabla": "∇", "sum": "∑", "prod": "∏", "int": "∫", "sqrt": "√",
     "ell": "ℓ", "log": "log", "exp": "exp", "ldots": "…", "dots": "…", "cdots": "⋯", "%": "%",
     "&amp;": "&amp;", "_": "_", "#": "#", "$": "$", "{": "{", "}": "}", ",": " ", ";": " ", "quad": " ",
-    "qquad": "  ", "langle": "⟨", "rangle": "⟩", "|": "‖", "sim": "∼", "star": "⋆", "circ": "∘",
+    "qquad": "  ", "langle": "⟨", "rangle": "⟩", "|": "‖", "star": "⋆", "circ": "∘",
     "mathbb{R}": "ℝ", "mathbb{N}": "ℕ", "mathbb{Z}": "ℤ", "mathbb{E}": "𝔼", "mathbb{C}": "ℂ",
 }
 _ARG = r"\{([^{}]*)\}"
-_STYLE = re.compile(r"\\(emph|textit|textbf|mathbf|mathrm|mathcal|mathit|text|texttt|textsc|operatorname|boldsymbol)" + _ARG)
+_STYLE = re.compile(
+    r"\\(emph|textit|textbf|mathbf|mathrm|mathcal|mathit|text|texttt|textsc|operatorname|boldsymbol)" + _ARG
+)
 _TAGS = {"emph": "em", "textit": "em", "mathit": "em", "textbf": "strong", "mathbf": "strong", "boldsymbol": "strong"}
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9*+\-′']))")
 _COMMAND = re.compile(r"\\(mathbb\{[RNZEC]\}|[A-Za-z]+|[%_#${},;|]|&amp;)")

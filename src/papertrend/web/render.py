@@ -120,7 +120,8 @@ class Renderer:
         self.env.filters.update(latex=latex.render, short_authors=short_authors, excerpt=excerpt,
                                 compact=compact_number)
         self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes),
-                                csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{CSRF_PLACEHOLDER}">'),
+                                csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" '
+                                                  f'value="{CSRF_PLACEHOLDER}">'),
                                 account_nav=Markup(NAV_PLACEHOLDER))
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()

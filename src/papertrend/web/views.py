@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,6 +24,12 @@ from ..store import Store
 from ..models import SearchFilters
 from .render import Renderer, bibtex, etag_for, excerpt, paper_json, wants_json
 from .security import cookie_names, require
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
+
+    from ..models import Paper
+    from ..store.trending import TrendingRow
 
 
 def memory_first(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
@@ -102,7 +108,8 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     nearest = None
     if not papers and period.kind == "date":
         candidates = [d for d in (before, after) if d]
-        nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days)) if candidates else None
+        if candidates:
+            nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days))
     prev, nxt = period.previous(), period.next()
 
     def data() -> dict[str, Any]:
@@ -137,7 +144,8 @@ def paper_page(request: Request) -> Response:
     from .charts import score_bar, sparkline
 
     entry = bibtex(paper)
-    history = [(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)] if paper.code_repo else []
+    history = ([(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)]
+               if paper.code_repo else [])
     trend = store.trending.row("month", paper.id)
     similar = request.app.state.searcher().similar(paper, 5)
 
@@ -149,11 +157,19 @@ def paper_page(request: Request) -> Response:
 
     if as_json:
         return renderer.respond(request, etag, "paper.html", {}, data, as_json)
-    context = {"paper": paper, "bibtex": entry, "observations": store.signals.observations(paper.id), "similar": similar,
-               "spark": sparkline(history, width=200, height=40), "trend": trend,
+    context = {"paper": paper, "bibtex": entry, "observations": store.signals.observations(paper.id),
+               "similar": similar, "spark": sparkline(history, width=200, height=40), "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
+
+
+class _TrendingEntry(TypedDict):
+    """One row of the trending page, as its template reads it."""
+    paper: Paper
+    row: TrendingRow
+    spark: Markup
+    bar: Markup
 
 
 def trending_page(request: Request) -> Response:
@@ -173,9 +189,10 @@ def trending_page(request: Request) -> Response:
         return hit
     ranked = store.trending.page(window, category, has_code, limit=request.app.state.settings.page_size)
     top = max((row.score for _, row in ranked), default=0.0)
-    entries = []
+    entries: list[_TrendingEntry] = []
     for paper, row in ranked:
-        history = [(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)] if paper.code_repo else []
+        history = ([(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)]
+                   if paper.code_repo else [])
         entries.append({"paper": paper, "row": row, "spark": sparkline(history),
                         "bar": score_bar(row.parts, row.score, top)})
     anchor = ranked[0][1].anchor if ranked else None
@@ -255,4 +272,5 @@ def jobs_page(request: Request) -> Response:
         return JSONResponse({"job_runs": [vars(r) for r in runs], "ingest_runs": [vars(r) for r in ingests]},
                             headers={"cache-control": "no-store"})
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(request, "jobs.html", {"runs": runs, "ingests": ingests}, headers={"cache-control": "no-store"})
+    return renderer.page(request, "jobs.html", {"runs": runs, "ingests": ingests},
+                         headers={"cache-control": "no-store"})
