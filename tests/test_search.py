@@ -248,3 +248,24 @@ def test_adjacent_words_outrank_scattered_ones_and_others_get_places(store, sett
     ranked = [pid for pid, _ in rank(fts, vec, Fusion(), every_word={pid for pid, _ in fts})]
     assert ranked[:10] == [f"w{i:02d}" for i in range(10)]
     assert ranked[10:16] == ["w10", "w11", "v1", "w12", "w13", "x0"]
+
+
+def test_concurrent_searches_agree_with_searches_one_at_a_time(corpus, settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from papertrend.search.hybrid import build_searcher
+
+    searcher = build_searcher(settings, corpus)  # what a web worker shares between its threads
+    searcher.warm().join()
+    assert searcher.ready
+    # words the analyzer has not seen yet are learnt while other threads look words up
+    queries = ["speculative decoding", "draft model verification", "language model", "decoding attacks",
+               "zyxwvut speculative", "retrieval augmented generation", "mixture of experts", "quokka decoding"]
+
+    def ids(q: str) -> list[str]:
+        return [h.paper.id for h in searcher.search(q, limit=30).hits]
+
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(ids, queries * 4))
+    alone = [ids(q) for q in queries * 4]
+    assert together == alone and all(alone[:2])

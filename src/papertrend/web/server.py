@@ -13,9 +13,9 @@ from ..config import Settings, load_settings
 
 _ENV = "PAPERTREND_SERVE_SETTINGS"
 # One BLAS / OpenMP thread per web process: requests already run in parallel (threads, workers),
-# and a multi-threaded BLAS on a busy machine is slower, not faster. Measured on 2 loaded cores:
-# the vector search's 8,093 x 384 product took 7.7 ms of CPU with two OpenBLAS threads against
-# 0.45 ms with one, and idle OpenBLAS threads spin on CPU that other requests need.
+# and a multi-threaded BLAS is slower here, not faster. The vector search's 8,093 x 384 product
+# on 2 cores: 0.44 ms with one OpenBLAS thread; with two, 1.1 ms when the machine was quiet and
+# 7.7 ms when other work kept the second core busy.
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
