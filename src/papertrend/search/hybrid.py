@@ -29,6 +29,10 @@ from .query import STOPWORDS, Query, parse
 from .vectors import VectorIndex, make_index
 
 CANDIDATES = 100
+# A search asks the store for new text or vectors at most this often (seconds): each look is a
+# store round trip, about a tenth of a warm search's CPU, and a paper then shows up in web
+# search at most this long after it is stored.
+FRESHNESS = 0.5
 SORTS = ("relevance", "date", "upvotes")
 MODES = ("hybrid", "fulltext", "vector")
 
@@ -302,7 +306,7 @@ class Searcher:
     def _lexical(self) -> LexicalIndex | None:
         if self.lexical is None or not self.lexical.ready:
             return None
-        self.lexical.refresh(wait=False)
+        self.lexical.refresh(wait=False, recheck_after=FRESHNESS)
         return self.lexical
 
     def search(self, raw: str, filters: SearchFilters | None = None, sort: str = "relevance",
@@ -317,7 +321,7 @@ class Searcher:
         vec: list[tuple[str, float]] = []
         vector: Callable[[], np.ndarray] | None = None
         if mode in ("hybrid", "vector") and self.embed_query is not None and self.index is not None:
-            self.index.refresh(wait=False)
+            self.index.refresh(wait=False, recheck_after=FRESHNESS)
             if len(self.index):
                 # The model runs in its own thread while full text ranks here (ONNX Runtime releases
                 # the interpreter lock): a page for a query not seen before took 16.8 ms of CPU and,
@@ -355,7 +359,7 @@ class Searcher:
     def similar(self, paper: Paper, k: int = 5) -> list[Hit]:
         """Nearest papers by meaning; by title words when the paper has no vector yet."""
         if self.index is not None:
-            self.index.refresh(wait=False)
+            self.index.refresh(wait=False, recheck_after=FRESHNESS)
             vec = self.index.vector_of(paper.id)
             if vec is not None:
                 near = [(pid, s) for pid, s in self.index.search(vec, k + 1) if pid != paper.id][:k]

@@ -18,6 +18,7 @@ import math
 import re
 import sqlite3
 import threading
+import time
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -197,6 +198,7 @@ class LexicalIndex:
         self._state = _State()
         self._ready = False
         self._lock = threading.Lock()
+        self._looked_at = -math.inf  # when refresh last asked the store for changes
 
     @property
     def ready(self) -> bool:
@@ -205,12 +207,18 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._state.docs
 
-    def refresh(self, progress: Callable[[int], None] | None = None, wait: bool = True) -> int:
+    def refresh(self, progress: Callable[[int], None] | None = None, wait: bool = True,
+                recheck_after: float = 0.0) -> int:
         """Index text changed since the last refresh; returns how many changes were read. With
-        ``wait=False`` it returns at once when another thread is refreshing."""
+        ``wait=False`` it returns at once when another thread is refreshing; with
+        ``recheck_after`` it does not ask the store again within that many seconds of its last
+        look (searches: one store round trip saved per search, text at most that much stale)."""
+        if recheck_after and time.monotonic() - self._looked_at < recheck_after:
+            return 0
         if not self._lock.acquire(blocking=wait):
             return 0
         try:
+            self._looked_at = time.monotonic()
             if self.store.search.text_log_top() <= self.seq:
                 self._ready = True
                 return 0
