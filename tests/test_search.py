@@ -269,3 +269,18 @@ def test_concurrent_searches_agree_with_searches_one_at_a_time(corpus, settings)
         together = list(pool.map(ids, queries * 4))
     alone = [ids(q) for q in queries * 4]
     assert together == alone and all(alone[:2])
+
+
+def test_repeated_searches_are_remembered_until_the_index_changes(corpus, settings, tmp_path: Path) -> None:
+    from papertrend.search.hybrid import build_searcher
+
+    searcher = build_searcher(settings, corpus)
+    searcher.warm().join()
+    first = [h.paper.id for h in searcher.search("quokka decoding", limit=10).hits]
+    assert searcher.search("quokka decoding", limit=10).hits[0].paper.id == first[0]  # from memory
+    new = tmp_path / "2026-07-31.jsonl"
+    new.write_text(json.dumps({"id": "2607.09999", "categories": ["cs.CL"], "authors": ["Q. Uokka"],
+                               "title": "Quokka decoding", "summary": "Quokka decoding for everyone."}) + "\n")
+    import_paths(corpus, settings, [new])
+    searcher.lexical.refresh()  # what a search does by itself at most FRESHNESS seconds later
+    assert searcher.search("quokka decoding", limit=10).hits[0].paper.id == "2607.09999"
