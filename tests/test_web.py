@@ -130,11 +130,3 @@ def test_page_cache_setting_keeps_pages_or_renders_each_time(store, settings, sh
         # 304 needs no cached body: the ETag comes from the data version
         revalidated = client.get("/papers/date/2026-07-31", headers={"if-none-match": first.headers["etag"]})
         assert revalidated.status_code == 304
-
-
-def test_paper_json_is_to_json(client: TestClient, store) -> None:
-    from papertrend.web.render import paper_json
-
-    papers = store.papers.in_range("2026-07-01", "2026-07-31", limit=500)
-    assert len(papers) > 100
-    assert all(paper_json(p) == p.to_json() for p in papers)

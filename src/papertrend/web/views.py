@@ -22,7 +22,7 @@ from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
 from ..models import SearchFilters
-from .render import Renderer, bibtex, etag_for, excerpt, paper_json, wants_json
+from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
             "total": total,
             "previous": prev.key, "next": nxt.key,
             "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
-            "papers": [paper_json(p) for p in papers],
+            "papers": [p.to_json() for p in papers],
         }
 
     week = period.start.isocalendar()
@@ -150,7 +150,7 @@ def paper_page(request: Request) -> Response:
     similar = request.app.state.searcher().similar(paper, 5)
 
     def data() -> dict[str, Any]:
-        return {**paper_json(paper), "bibtex": entry,
+        return {**paper.to_json(), "bibtex": entry,
                 "star_history": [{"observed_at": at, "stars": n} for at, n in history],
                 "trending": {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None,
                 "similar": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]}
@@ -200,7 +200,7 @@ def trending_page(request: Request) -> Response:
     def data() -> dict[str, Any]:
         return {
             "window": window, "category": category, "has_code": has_code, "anchor": anchor,
-            "papers": [{**paper_json(e["paper"]), "rank": e["row"].rank, "score": e["row"].score,
+            "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "score": e["row"].score,
                         "reason": e["row"].reason, "score_parts": e["row"].parts} for e in entries],
         }
 
@@ -251,7 +251,7 @@ def _search_page(request: Request) -> Response:
     if as_json:
         return JSONResponse({"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
                              "filters": vars(filters),
-                             "papers": [{**paper_json(h.paper), "score": h.score, "fulltext_score": h.fulltext,
+                             "papers": [{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext,
                                          "vector_score": h.vector} for h in results.hits]})
     mark = highlighter(results.query)
     hits = [{"paper": h.paper, "score": h.score, "title": mark(h.paper.title),
