@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
 from . import schema as t
 from .base import SubStore
+from .batching import chunks
 
 
 @dataclass
@@ -52,6 +54,18 @@ class SignalStore(SubStore):
                  .order_by(t.repo_stars.c.observed_at))
         with self._read() as conn:
             return [StarSnapshot(r.repo, r.observed_at, r.stars, r.source) for r in conn.execute(query)]
+
+    def star_histories_of(self, repos: Sequence[str]) -> dict[str, list[StarSnapshot]]:
+        """The snapshots of several repositories in one query (a trending page shows 50 sparklines)."""
+        wanted = sorted({r.lower() for r in repos})
+        out: dict[str, list[StarSnapshot]] = {r: [] for r in wanted}
+        with self._read() as conn:
+            for chunk in chunks(wanted):
+                query = (select(t.repo_stars).where(t.repo_stars.c.repo.in_(chunk))
+                         .order_by(t.repo_stars.c.repo, t.repo_stars.c.observed_at))
+                for r in conn.execute(query):
+                    out[r.repo].append(StarSnapshot(r.repo, r.observed_at, r.stars, r.source))
+        return out
 
     def star_histories(self, until: str) -> dict[str, list[tuple[str, int]]]:
         """Every repository's snapshots up to ``until``, oldest first (only repos with two or more)."""

@@ -190,8 +190,10 @@ def trending_page(request: Request) -> Response:
     ranked = store.trending.page(window, category, has_code, limit=request.app.state.settings.page_size)
     top = max((row.score for _, row in ranked), default=0.0)
     entries: list[_TrendingEntry] = []
+    # One query for every sparkline on the page, not one per paper.
+    histories = store.signals.star_histories_of([p.code_repo for p, _ in ranked if p.code_repo])
     for paper, row in ranked:
-        history = ([(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)]
+        history = ([(s.observed_at, s.stars) for s in histories.get(paper.code_repo.lower(), [])]
                    if paper.code_repo else [])
         entries.append({"paper": paper, "row": row, "spark": sparkline(history),
                         "bar": score_bar(row.parts, row.score, top)})
