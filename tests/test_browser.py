@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from papertrend.ingest.importer import import_paths
 from papertrend.web.app import create_app
+from web_helpers import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -28,12 +25,6 @@ def _require_browser() -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium chromium-driver)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(store, settings, shared: Path, tmp_path: Path):
     hostile = tmp_path / "2026-07-31.jsonl"
@@ -43,16 +34,8 @@ def live_server(store, settings, shared: Path, tmp_path: Path):
                                    "summary": "<script>window.pwned=2</script> Abstract text."}) + "\n")
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-30.json", shared / "hf-daily" / "2026-07-31.json",
                                    hostile])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with served(create_app(settings, store)) as base:
+        yield base
 
 
 @pytest.fixture

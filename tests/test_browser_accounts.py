@@ -4,20 +4,18 @@ manage the digest from the account page, sign out; the operator's outbox stays o
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
 from papertrend.store import Store
 from papertrend.web.app import create_app
 from smtp_server import SmtpSink
-from test_browser import OUTPUT, _free_port, page  # noqa: F401 - the page fixture
+from test_browser import OUTPUT, page  # noqa: F401 - the page fixture
+from web_helpers import free_port, served
 
 pytestmark = pytest.mark.browser
 
@@ -25,19 +23,12 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def mailed_site(store: Store, settings: Settings, shared: Path) -> Iterator[tuple[str, SmtpSink]]:
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
-    port = _free_port()
+    port = free_port()
     with SmtpSink() as smtp:
         site = settings.replace(base_url=f"http://127.0.0.1:{port}", smtp_host="127.0.0.1", smtp_port=smtp.port,
                                 mail_rate=0, smtp_timeout=5)
-        server = uvicorn.Server(uvicorn.Config(create_app(site, store), host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}", smtp
-        server.should_exit = True
-        thread.join(10)
+        with served(create_app(site, store), port) as base:
+            yield base, smtp
 
 
 def test_sign_in_manage_digest_sign_out(mailed_site: tuple[str, SmtpSink], page, store: Store) -> None:  # noqa: F811

@@ -6,8 +6,6 @@ they were not, the test would wait forever; the generous timeouts turn that into
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +15,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
 from papertrend.ingest.importer import import_paths
@@ -27,14 +24,9 @@ from papertrend.search.vectors import VectorIndex
 from papertrend.web.app import SEARCH_THREADS, create_app
 from smtp_server import Handler, free_port
 from web_helpers import csrf
+from web_helpers import served as serve
 
 GUARD = 60.0  # seconds: only reached when something is stuck, and then the test fails
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HeldSearches:
@@ -53,24 +45,6 @@ class HeldSearches:
         return self.embedder.embed_query(text)
 
 
-@contextlib.contextmanager
-def _uvicorn(app: Any) -> Iterator[str]:
-    """The app behind a real uvicorn server on loopback, in a thread."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + GUARD
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(GUARD)
-
-
 @pytest.fixture
 def served(store, settings, shared: Path) -> Iterator[tuple[str, HeldSearches]]:
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
@@ -81,7 +55,7 @@ def served(store, settings, shared: Path) -> Iterator[tuple[str, HeldSearches]]:
     searcher = Searcher(store, held, VectorIndex(store, MODEL_ID))
     searcher.index.refresh()  # loaded: every search then asks the model for its query's vector
     app.state.searcher = lambda: searcher
-    with _uvicorn(app) as base:
+    with serve(app) as base:
         try:
             yield base, held
         finally:
@@ -147,7 +121,7 @@ def test_subscribing_is_answered_before_the_mail_server_takes_the_mail(store, se
     controller.start()
     try:
         app = create_app(settings.replace(smtp_host="127.0.0.1", smtp_port=controller.port, mail_rate=0), store)
-        with _uvicorn(app) as base:
+        with serve(app) as base:
             with httpx.Client(base_url=base, timeout=GUARD) as client:
                 answer = client.post("/subscribe", data={"email": "slow@example.org", "frequency": "daily",
                                                          "csrf": csrf(client, "/")})

@@ -4,13 +4,11 @@ never answers."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from papertrend.config import Settings
 from papertrend.digest.build import build_digests
@@ -19,8 +17,8 @@ from papertrend.errors import MailServerError
 from papertrend.ingest.importer import import_paths
 from papertrend.store import Store, utcnow
 from papertrend.web.app import create_app
-from smtp_server import SmtpSink, StalledServer, free_port
-from web_helpers import csrf
+from smtp_server import SmtpSink, StalledServer
+from web_helpers import csrf, served
 
 POISON = "ü@example.com"
 
@@ -126,14 +124,8 @@ def test_healthz_answers_while_the_mail_server_never_does(papers: Store, setting
     with StalledServer() as stalled:
         mail = _mail_settings(settings, stalled.port, web_sends_mail=True, smtp_timeout=20)
         app = create_app(mail, papers)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with served(app) as base:
+            with httpx.Client(base_url=base, timeout=60) as client:
                 r = client.post("/subscribe", data={"email": "someone@example.org", "frequency": "daily",
                                                     "csrf": csrf(client, "/")})
                 assert r.status_code == 200
@@ -147,6 +139,3 @@ def test_healthz_answers_while_the_mail_server_never_does(papers: Store, setting
                 # been sent, and the sender has not given up on the server yet.
                 assert set(papers.digests.outbox_counts()) <= {"pending", "sending"}
                 assert app.state.mail_pump.last_error is None
-        finally:
-            server.should_exit = True
-            thread.join(30)
