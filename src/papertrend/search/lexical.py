@@ -18,7 +18,6 @@ import math
 import re
 import sqlite3
 import threading
-import time
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from ..store import Store
 from ..store.migrations import FTS_TOKENIZE
 from ..store.search import FTS_WEIGHTS
+from .freshness import LastLook
 from .query import STOPWORDS
 
 K1, B = 1.2, 0.75
@@ -198,7 +198,7 @@ class LexicalIndex:
         self._state = _State()
         self._ready = False
         self._lock = threading.Lock()
-        self._looked_at = -math.inf  # when refresh last asked the store for changes
+        self._last_look = LastLook()
 
     @property
     def ready(self) -> bool:
@@ -213,12 +213,12 @@ class LexicalIndex:
         ``wait=False`` it returns at once when another thread is refreshing; with
         ``recheck_after`` it does not ask the store again within that many seconds of its last
         look (searches: one store round trip saved per search, text at most that much stale)."""
-        if recheck_after and time.monotonic() - self._looked_at < recheck_after:
+        if self._last_look.recent(recheck_after):
             return 0
         if not self._lock.acquire(blocking=wait):
             return 0
         try:
-            self._looked_at = time.monotonic()
+            self._last_look.now()
             if self.store.search.text_log_top() <= self.seq:
                 self._ready = True
                 return 0

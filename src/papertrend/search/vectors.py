@@ -10,15 +10,14 @@ grows, and a search reads the id count before the matrix, so it only sees rows a
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 
 import numpy as np
 
 from ..enrich.embeddings import DIM
 from ..errors import ConfigError
 from ..store import Store
+from .freshness import LastLook
 
 
 class VectorIndex:
@@ -31,7 +30,7 @@ class VectorIndex:
         self._buf = np.zeros((0, DIM), dtype=np.float32)
         self.seq = 0
         self._lock = threading.Lock()
-        self._looked_at = -math.inf  # when refresh last asked the store for new vectors
+        self._last_look = LastLook()
 
     @property
     def matrix(self) -> np.ndarray:
@@ -45,12 +44,12 @@ class VectorIndex:
         ``wait=False`` it returns at once when another thread is loading (a search then uses
         what is loaded so far, instead of waiting minutes for a first load at a million papers);
         with ``recheck_after`` it does not ask the store again within that many seconds."""
-        if recheck_after and time.monotonic() - self._looked_at < recheck_after:
+        if self._last_look.recent(recheck_after):
             return 0
         if not self._lock.acquire(blocking=wait):
             return 0
         try:
-            self._looked_at = time.monotonic()
+            self._last_look.now()
             if self.store.vectors.top_seq() <= self.seq:
                 return 0  # the common case, checked on every search: one index lookup
             count, _ = self.store.vectors.count(self.model)

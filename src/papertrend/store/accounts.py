@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import User
@@ -31,11 +31,6 @@ class AccountStore(SubStore):
             row = conn.execute(select(t.users).where(t.users.c.email == email)).first()
         return _user(row) if row else None
 
-    def by_name(self, name: str) -> User | None:
-        with self._read() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
-        return _user(row) if row else None
-
     def create(self, email: str, role: str, now: str) -> User:
         """The account of ``email`` (made now unless it exists), named after the address."""
         base = re.sub(r"[^a-z0-9]+", "-", email.split("@")[0].lower()).strip("-")[:30] or "reader"
@@ -53,10 +48,6 @@ class AccountStore(SubStore):
     def list(self, limit: int = 200) -> list[User]:
         with self._read() as conn:
             return [_user(r) for r in conn.execute(select(t.users).order_by(t.users.c.id).limit(limit))]
-
-    def count_by_role(self) -> dict[str, int]:
-        with self._read() as conn:
-            return {r: n for r, n in conn.execute(select(t.users.c.role, func.count()).group_by(t.users.c.role))}
 
     def set_role(self, user_id: int, role: str) -> None:
         with self._write() as conn:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -22,15 +21,12 @@ from ..digest import subscribe as sub
 from ..models import Subscriber, User
 from ..store import utcnow
 from .render import Renderer
-from .security import checked_form, client_address, require, set_session, set_visitor_cookies, template_context
+from .security import checked_form, client_address, require, set_session
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     renderer: Renderer = request.app.state.renderer
-    response = renderer.page(request, template, {**template_context(request), **context}, status_code=status,
-                             headers={"cache-control": "no-store", "referrer-policy": "same-origin"})
-    set_visitor_cookies(request, response)
-    return response
+    return renderer.private_page(request, template, context, status)
 
 
 def _safe_next(value: str | None) -> str:
@@ -132,7 +128,3 @@ def admin_page(request: Request) -> Response:
                "runs": store.runs.job_runs(limit=30), "ingests": store.runs.ingest_runs(limit=20),
                "mail_error": request.app.state.mail_pump.last_error, "now": time.time()}
     return _page(request, "admin.html", context)
-
-
-def signin_redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(f"/signin?next={quote(path)}", status_code=303)

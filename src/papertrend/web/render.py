@@ -125,6 +125,13 @@ class Renderer:
         set_visitor_cookies(request, response)
         return response
 
+    def private_page(self, request: Request, template: str, context: dict[str, Any],
+                     status_code: int = 200) -> HTMLResponse:
+        """A page about one person (a mailed link's subscription, an account): never stored by
+        a cache, and its URL (which may hold a token) never sent to another site as a referrer."""
+        return self.page(request, template, context, status_code=status_code,
+                         headers={"cache-control": "no-store", "referrer-policy": "same-origin"})
+
     def cached(self, request: Request, etag: str, as_json: bool) -> Response | None:
         """The response when it can be answered without the database: 304 (with or without the
         page cache), or a body from the page cache."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from markupsafe import escape
@@ -193,8 +192,3 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def template_context(request: Request) -> dict[str, Any]:
-    """What every template may use about the visitor (not cached pages: those use placeholders)."""
-    return {"visitor": visitor(request).user, "csrf": csrf_for(request)}

@@ -26,8 +26,7 @@ from .security import checked_form, require
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(request, template, context, status_code=status,
-                         headers={"cache-control": "no-store", "referrer-policy": "same-origin"})
+    return renderer.private_page(request, template, context, status)
 
 
 def _subscriber(request: Request, purpose: str, token: str) -> Subscriber:
