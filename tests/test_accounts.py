@@ -204,3 +204,21 @@ def test_cli_makes_the_first_admin_with_a_one_time_link(run_cli, store: Store, s
     token = link.group(1).split("token=")[1]
     assert client.post("/signin/link", data={"token": token, "csrf": csrf(client)}).status_code == 303
     assert client.get("/admin").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", "x" * 5000, "ü@例え.テスト", "a\x00b@example.org", "=?utf-8?q?x?=@a.org",
+                                   "<script>@example.org", "\u202eevil@example.org", "a@b", "١٢٣@example.org"])
+def test_hostile_form_values_get_4xx_never_5xx(store: Store, site: Settings, value: str) -> None:
+    client = _client(store, site)
+    sign_in(client, "reader@example.org")
+    token = csrf(client, "/account")
+    answers = [
+        client.post("/signin", data={"email": value, "csrf": token, "next": value}),
+        client.post("/subscribe", data={"email": value, "frequency": value, "topics": value, "csrf": token}),
+        client.post("/signin/link", data={"token": value, "next": value, "csrf": token}),
+        client.post("/account/digest", data={"action": value, "frequency": value, "topics": value, "csrf": token}),
+        client.post("/account/digest", data={"action": "save", "frequency": "daily", "topics": value,
+                                             "authors": value, "categories": value, "csrf": token}),
+        client.post("/signout", data={"csrf": value}),
+    ]
+    assert all(r.status_code < 500 for r in answers), [r.status_code for r in answers]
