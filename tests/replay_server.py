@@ -2,7 +2,8 @@
 (from tests/fixtures/data) and injects faults on demand. It logs every request's start and end.
 
 - ``/api/query``: the recorded 100-entry arXiv Atom page, sliced by ``start`` / ``max_results``
-  with the opensearch totals set to match (real entries, real envelope).
+  with the opensearch totals set to match (real entries, real envelope); with ``id_list``, only
+  the recorded entries among those ids (``Replay.entry_id`` names each).
 - ``/oai``: the recorded hep-th ListRecords page with a resumption token, then the hep-ex page.
 - ``/api/daily_papers?date=``: the recorded Hugging Face response for that day (404 when none).
 
@@ -109,12 +110,22 @@ class Replay:
         finally:
             entry["end"] = time.time()
 
+    @staticmethod
+    def entry_id(entry: str) -> str:
+        """A recorded entry's arXiv id without its version (``2101.00001``, ``hep-th/9901001``)."""
+        m = re.search(r"<id>https?://arxiv\.org/abs/(.+?)(v\d+)?</id>", entry)
+        return m.group(1) if m else ""
+
     def answer(self, path: str, q: dict[str, str], empty: bool = False) -> tuple[int, bytes, str]:
         if path == "/api/query":
             start, size = int(q.get("start", 0)), int(q.get("max_results", 10))
-            chosen = [] if empty else self.entries[start:start + size]
+            pool = self.entries
+            if q.get("id_list"):  # arXiv answers only the recorded entries among the ids asked for
+                wanted = {re.sub(r"v\d+$", "", i.strip()) for i in q["id_list"].split(",")}
+                pool = [e for e in self.entries if self.entry_id(e) in wanted]
+            chosen = [] if empty else pool[start:start + size]
             head = re.sub(r"<opensearch:totalResults>\d+</opensearch:totalResults>",
-                          f"<opensearch:totalResults>{len(self.entries)}</opensearch:totalResults>", self.atom_head)
+                          f"<opensearch:totalResults>{len(pool)}</opensearch:totalResults>", self.atom_head)
             head = re.sub(r"<opensearch:startIndex>\d+</opensearch:startIndex>",
                           f"<opensearch:startIndex>{start}</opensearch:startIndex>", head)
             body = head + "\n".join(chosen) + self.atom_tail
