@@ -14,6 +14,11 @@ score; the vectorised side is timed with its arrays ready, and with building the
 lists (recompute_trending builds its arrays from Python values too). Each timing is the best
 of REPEATS runs, as timeit does, because other work on the machine only ever adds time. Also a
 full `recompute_trending` through the store on the shared data.
+
+Then what the windows rank, on the shared data (anchor 2026-07-31): how many of the week's top
+50 are in the month's top 50, and where the month's ten most upvoted papers rank in the month,
+with the decay scaled to each window (``window_tau``) against the baseline of one 3-day tau for
+every window (what the score used before), both through ``rank_window`` in this process.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from common import SHARED, describe_machine, print_table
 
 from papertrend.config import load_settings
 from papertrend.ingest.importer import import_paths
-from papertrend.rank.recompute import recompute_trending
-from papertrend.store import open_store
+from papertrend.rank.recompute import rank_window, recompute_trending, trending_anchor
+from papertrend.store import Store, open_store
 from papertrend.rank.trending import (GRAVITY, TAU_DAYS, W_COMMENTS, W_STARS, W_UPVOTES, W_VELOCITY, Signals,
                                       score, score_arrays, star_gain)
 
@@ -134,8 +139,31 @@ def main() -> None:
         t0 = time.perf_counter()
         sizes = recompute_trending(store, now=datetime(2026, 8, 1, tzinfo=UTC))
         full = time.perf_counter() - t0
-    print(f"\nfull recompute through the store on the shared data ({store.papers.count():,} papers): "
-          f"{full * 1000:.0f} ms for windows {sizes}")
+        print(f"\nfull recompute through the store on the shared data ({store.papers.count():,} papers): "
+              f"{full * 1000:.0f} ms for windows {sizes}")
+        windows_table(store, datetime(2026, 8, 1, tzinfo=UTC))
+
+
+def windows_table(store: Store, now: datetime) -> None:
+    """Week vs month: top-50 overlap and the month's most upvoted papers' ranks, before/after."""
+    anchor = trending_anchor(store, now)
+    since = (anchor - timedelta(days=29)).isoformat()
+    rows = []
+    for label, tau in (("baseline: tau 3 days in every window", TAU_DAYS), ("tau scaled to the window", None)):
+        week = rank_window(store, anchor, 7, now, tau_days=tau)
+        month = rank_window(store, anchor, 30, now, tau_days=tau)
+        shared = len({r["paper_id"] for r in week[:50]} & {r["paper_id"] for r in month[:50]})
+        papers = store.papers.get_many([r["paper_id"] for r in month])
+        listed = [p for p in papers.values() if (p.list_date or "") >= since]
+        most = sorted(listed, key=lambda p: (-p.upvotes, p.id))[:10]
+        rank = {r["paper_id"]: r["rank"] for r in month}
+        ranks = [rank[p.id] for p in most]
+        rows.append([label, f"{shared} of 50", " ".join(map(str, ranks)), max(ranks),
+                     sum(r <= 50 for r in ranks)])
+    print_table(f"what the windows rank (anchor {anchor}; month's ten most upvoted: "
+                f"{', '.join(str(p.upvotes) for p in most)} upvotes)",
+                ["decay", "week top 50 in month top 50", "month's 10 most upvoted: their month ranks",
+                 "worst", "in month top 50"], rows)
 
 
 if __name__ == "__main__":

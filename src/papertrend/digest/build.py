@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from ..config import Settings
-from ..periods import parse_date, parse_week
+from ..models import Paper
+from ..periods import Period, parse_date, parse_week
+from ..rank.recompute import rank_window
 from ..store import Store, utcnow
 from . import compose
 from .mailer import deliver
@@ -16,8 +18,7 @@ def build_digests(store: Store, settings: Settings, frequency: str, period_key: 
     one row per (subscriber, period); a paper already sent to a subscriber is never in another
     of their digests; a subscriber with nothing new gets nothing (no empty digest)."""
     period = parse_week(period_key) if frequency == "weekly" else parse_date(period_key)
-    candidates = store.papers.in_range(period.start.isoformat(), period.end.isoformat())
-    ranked = [compose.Candidate.of(p) for p in compose.rank_for_period(candidates, period)]
+    ranked = [compose.Candidate.of(p) for p in ranked_papers(store, period)]
     subscribers = store.digests.confirmed(frequency)
     already = store.digests.sent_paper_ids([s.id for s in subscribers])
     rows, papers_of = [], {}
@@ -47,6 +48,17 @@ def build_digests(store: Store, settings: Settings, frequency: str, period_key: 
         counts["composed"] += store.digests.enqueue(rows[i:i + 500], papers_of, utcnow())
     counts["already_built"] = len(rows) - counts["composed"]
     return counts
+
+
+def ranked_papers(store: Store, period: Period, now: datetime | None = None) -> list[Paper]:
+    """The period's papers ranked by the trending score exactly as ``/trending`` ranks a window
+    of the period's length ending on its last day (star velocity included): one scoring path,
+    so the week's #1 on the trending page leads the weekly digest."""
+    end_of_period = datetime.combine(period.end + timedelta(days=1), time(), UTC)
+    as_of = min(now or datetime.now(UTC), end_of_period)
+    rows = rank_window(store, period.end, (period.end - period.start).days + 1, as_of)
+    papers = store.papers.get_many([r["paper_id"] for r in rows])
+    return [papers[r["paper_id"]] for r in rows if r["paper_id"] in papers]
 
 
 def digest_job(store: Store, settings: Settings, now: datetime) -> dict[str, int]:

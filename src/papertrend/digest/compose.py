@@ -22,7 +22,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ..config import Settings
 from ..models import Paper, Subscriber
 from ..periods import Period
-from ..rank.trending import Signals, age_days, score
 from .links import link
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -132,15 +131,6 @@ def matches(c: Candidate, interests: Interests) -> bool:
     if c.categories & interests.categories or c.names & interests.authors:
         return True
     return any(topic <= c.words for topic in interests.topics)
-
-
-def rank_for_period(papers: list[Paper], period: Period) -> list[Paper]:
-    """The period's papers by trending score as of the period's end, best first."""
-    def key(p: Paper) -> tuple[float, str]:
-        s = score(Signals(p.upvotes, p.num_comments, p.github_stars, None, None, age_days(p.list_date, period.end)))
-        return (-s.score, p.id)
-
-    return sorted(papers, key=key)
 
 
 def digest(settings: Settings, subscriber: Subscriber, period: Period, papers: list[Paper]) -> Composed:

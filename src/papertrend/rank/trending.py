@@ -4,7 +4,7 @@
                          + W_STARS    * log1p(stars)
                          + W_UPVOTES  * log1p(upvotes)
                          + W_COMMENTS * log1p(comments) )
-    decay(age) = (1 + age_days / TAU_DAYS) ** -GRAVITY
+    decay(age) = (1 + age_days / tau) ** -GRAVITY,   tau = max(TAU_DAYS, window length in days)
 
 Each part is one term times the decay, so the parts add up to the score exactly and
 ``papertrend rank explain`` can show them. Why these numbers, from the shared Hugging Face data
@@ -15,8 +15,11 @@ already was (the 99th percentile, 2,931, are established projects linked from pa
 what is trending now. Star velocity is what Papers with Code showed and what Hugging Face's
 trending is built on: W_VELOCITY = 0.35 makes +20 stars a day worth about one point. Comments
 are rare (90% of papers have at most 2): 0.2 / log1p(2). The decay is of the Hacker News
-"gravity" family, gentler because the signals are already log-scaled: a paper keeps half its
-weight after TAU_DAYS = 3 days and a quarter after 9.
+"gravity" family, gentler because the signals are already log-scaled. The decay is scaled to
+the window, so each window ranks what stood out in it: a paper as old as the window keeps half
+its weight (today: TAU_DAYS = 3 days; week: 7; month: 30). With one 3-day tau for every window
+the month was the week again (49 of its top 50 shared, the month's most upvoted papers at ranks
+80-124); bench/bench_trending.py measures both.
 
 Deterministic for given observations and anchor time; signals that are missing count as 0,
 and a paper with one star snapshot (the shared data) falls back to its totals and age.
@@ -34,6 +37,7 @@ W_STARS = 0.5 / 4.30
 W_UPVOTES = 1 / 3.53
 W_COMMENTS = 0.2 / 1.10
 TAU_DAYS = 3.0
+TAU_SHARE = 1.0   # a window's tau as a share of its length (bench/bench_trending.py chose it)
 GRAVITY = 1.0
 
 WINDOWS = {"today": 1, "week": 7, "month": 30}
@@ -59,11 +63,20 @@ class Score:
     decay: float
 
 
+def window_tau(window_days: int) -> float:
+    """The decay's half-weight age in a window of ``window_days``: TAU_DAYS for a day, the
+    window's length (TAU_SHARE of it) for longer ones. With one 3-day tau for every window a
+    20-day-old paper kept 13% of its weight, so the month ranked what the week did; scaled, the
+    month's oldest papers keep half and the month's best papers lead its list."""
+    return max(TAU_DAYS, TAU_SHARE * window_days)
+
+
 def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, gained: np.ndarray,
-                 gain_days: np.ndarray, age_days: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0)."""
+                 gain_days: np.ndarray, age_days: np.ndarray, tau_days: float = TAU_DAYS) -> dict[str, np.ndarray]:
+    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0).
+    ``tau_days`` is the window's (:func:`window_tau`)."""
     per_day = np.nan_to_num(np.maximum(gained, 0) / np.maximum(np.nan_to_num(gain_days, nan=1.0), 1.0))
-    decay = (1.0 + np.maximum(age_days, 0) / TAU_DAYS) ** -GRAVITY
+    decay = (1.0 + np.maximum(age_days, 0) / tau_days) ** -GRAVITY
     parts = {
         "velocity_part": W_VELOCITY * np.log1p(per_day) * decay,
         "stars_part": W_STARS * np.log1p(np.maximum(np.nan_to_num(stars), 0)) * decay,
@@ -75,13 +88,13 @@ def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, g
     return parts
 
 
-def score(s: Signals) -> Score:
+def score(s: Signals, tau_days: float = TAU_DAYS) -> Score:
     """The score of one paper (the same arithmetic as :func:`score_arrays`)."""
     def arr(v: float | None) -> np.ndarray:
         return np.array([np.nan if v is None else float(v)])
 
     p = score_arrays(arr(s.upvotes), arr(s.comments), arr(s.stars), arr(s.stars_gained), arr(s.gain_days),
-                     arr(s.age_days))
+                     arr(s.age_days), tau_days)
     return Score(*(float(p[k][0]) for k in ("score", "velocity_part", "stars_part", "upvotes_part",
                                              "comments_part", "decay")))
 

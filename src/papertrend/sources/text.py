@@ -11,6 +11,19 @@ from ..errors import RecordError
 # break terminals, JSON consumers and mail headers.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n(?=[ \t]+)")
+# Hugging Face's summaries (and pages copied from them) carry HTML numeric entities with their
+# "&#" and ";" stripped: "scratch&#x2013;even" arrives as "scratchx2013even". Only General
+# Punctuation code points (dashes, quotes, ellipsis: U+2010-U+2027) squeezed between two letters
+# are restored, so hex-looking words ("0x2013", "1024x1024", user names) are left alone.
+_MANGLED_ENTITY = re.compile(r"(?<=[^\W\d_])x(20[12][0-9a-fA-F])(?=[^\W\d_])")
+
+
+def restore_entities(value: str) -> str:
+    """Undo stripped numeric entities: ``textx2013even`` -> ``text\u2013even``."""
+    if "x20" not in value:
+        return value
+    return _MANGLED_ENTITY.sub(lambda m: chr(int(m.group(1), 16)) if int(m.group(1), 16) <= 0x2027 else m.group(0),
+                               value)
 
 
 def clean_line(value: str) -> str:
@@ -25,7 +38,7 @@ def clean_paragraphs(value: str) -> str:
     are only wrapping.
     """
     value = _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
-    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(value.strip())]
+    paragraphs = [" ".join(restore_entities(p).split()) for p in _PARAGRAPH.split(value.strip())]
     return "\n\n".join(p for p in paragraphs if p)
 
 
@@ -56,6 +69,7 @@ def opt_int(value: Any, where: str, name: str) -> int | None:
 
 def required_title(value: Any, where: str) -> str:
     title = opt_str(value, where, "title")
+    title = restore_entities(title) if title else title
     if not title:
         raise RecordError("missing title", where)
     return title
