@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Select, and_, delete, func, select
 
 from ..models import Paper
 from . import schema as t
@@ -31,6 +31,7 @@ class TrendingRow:
     anchor: str
     computed_at: str
     reason: str
+    overall_rank: int | None = None   # the rank in the whole window when ``rank`` is inside a filter
 
     @property
     def parts(self) -> dict[str, float]:
@@ -76,18 +77,44 @@ class TrendingStore(SubStore):
 
     def page(self, window: str, category: str | None = None, has_code: bool = False, limit: int = 50,
              offset: int = 0) -> list[tuple[Paper, TrendingRow]]:
-        """A window's papers in rank order, optionally only a category's or those with code."""
-        query = (select(t.trending).join(t.papers, t.papers.c.id == t.trending.c.paper_id)
-                 .where(t.trending.c.window == window).order_by(t.trending.c.rank).limit(limit).offset(offset))
+        """A window's papers in rank order, optionally only a category's or those with code.
+        Each row's ``rank`` is its place in this list (1, 2, 3... inside a filter) and
+        ``overall_rank`` its place in the whole window."""
+        query = (self._filtered(select(t.trending), window, category, has_code)
+                 .order_by(t.trending.c.rank).limit(limit).offset(offset))
+        with self._read() as conn:
+            ranked = [(r.paper_id, TrendingRow(**dict(r._mapping))) for r in conn.execute(query)]
+        for place, (_, row) in enumerate(ranked, start=offset + 1):
+            row.overall_rank, row.rank = row.rank, place
+        papers = self._store.papers.get_many([pid for pid, _ in ranked])
+        return [(papers[pid], row) for pid, row in ranked if pid in papers]
+
+    def count(self, window: str, category: str | None = None, has_code: bool = False) -> int:
+        """How many papers :meth:`page` pages through."""
+        query = self._filtered(select(func.count()).select_from(t.trending), window, category, has_code)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def categories(self, window: str) -> list[tuple[str, int]]:
+        """The categories of a window's ranked papers with how many each has, most first."""
+        n = func.count().label("n")
+        query = (select(t.paper_categories.c.category, n)
+                 .join(t.trending, t.trending.c.paper_id == t.paper_categories.c.paper_id)
+                 .where(t.trending.c.window == window)
+                 .group_by(t.paper_categories.c.category).order_by(n.desc(), t.paper_categories.c.category))
+        with self._read() as conn:
+            return [(r.category, int(r.n)) for r in conn.execute(query)]
+
+    @staticmethod
+    def _filtered(query: Select[Any], window: str, category: str | None, has_code: bool) -> Select[Any]:
+        query = query.where(t.trending.c.window == window)
         if has_code:
-            query = query.where(t.papers.c.code_url.is_not(None))
+            query = query.where(t.trending.c.paper_id.in_(
+                select(t.papers.c.id).where(t.papers.c.code_url.is_not(None))))
         if category:
             query = query.where(t.trending.c.paper_id.in_(
                 select(t.paper_categories.c.paper_id).where(t.paper_categories.c.category == category)))
-        with self._read() as conn:
-            ranked = [(r.paper_id, TrendingRow(**dict(r._mapping))) for r in conn.execute(query)]
-        papers = self._store.papers.get_many([pid for pid, _ in ranked])
-        return [(papers[pid], row) for pid, row in ranked if pid in papers]
+        return query
 
     def row(self, window: str, paper_id: str) -> TrendingRow | None:
         with self._read() as conn:

@@ -173,8 +173,12 @@ class _TrendingEntry(TypedDict):
 
 
 def trending_page(request: Request) -> Response:
+    """A window's trending papers, a page at a time; inside a filter (a category, has code) the
+    ranks are renumbered 1, 2, 3... and ``overall_rank`` keeps the place in the whole window."""
     from ..rank.trending import WINDOWS
+    from ..sources.taxonomy import category_label
     from .charts import score_bar, sparkline
+    from .paging import Pagination
 
     as_json = _wants_json(request, request.url.path.endswith(".json"))
     window = request.query_params.get("window", "week")
@@ -187,7 +191,11 @@ def trending_page(request: Request) -> Response:
     etag = etag_for(request, as_json)
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
-    ranked = store.trending.page(window, category, has_code, limit=request.app.state.settings.page_size)
+    total = store.trending.count(window, category, has_code)
+    pagination = Pagination.of(request, request.app.state.settings.page_size, total)
+    if total and pagination.page > pagination.pages:
+        raise NotFound(f"page {pagination.page} is past the last page ({pagination.pages}) of this list")
+    ranked = store.trending.page(window, category, has_code, limit=pagination.per_page, offset=pagination.offset)
     top = max((row.score for _, row in ranked), default=0.0)
     entries: list[_TrendingEntry] = []
     # One query for every sparkline on the page, not one per paper.
@@ -198,16 +206,24 @@ def trending_page(request: Request) -> Response:
         entries.append({"paper": paper, "row": row, "spark": sparkline(history),
                         "bar": score_bar(row.parts, row.score, top)})
     anchor = ranked[0][1].anchor if ranked else None
+    # Only categories that have papers in this window; the chosen one stays selectable.
+    categories = [(code, category_label(code), n) for code, n in store.trending.categories(window)]
+    if category and category not in {code for code, _, _ in categories}:
+        categories.insert(0, (category, category_label(category), 0))
 
     def data() -> dict[str, Any]:
         return {
             "window": window, "category": category, "has_code": has_code, "anchor": anchor,
-            "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "score": e["row"].score,
-                        "reason": e["row"].reason, "score_parts": e["row"].parts} for e in entries],
+            "total": total, "pagination": pagination.to_json(),
+            "categories": [{"code": code, "name": label, "papers": n} for code, label, n in categories],
+            "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "overall_rank": e["row"].overall_rank,
+                        "score": e["row"].score, "reason": e["row"].reason, "score_parts": e["row"].parts}
+                       for e in entries],
         }
 
     context = {"entries": entries, "window": window, "windows": list(WINDOWS), "category": category or "",
-               "has_code": has_code, "anchor": anchor}
+               "category_label": category_label(category) if category else "", "has_code": has_code,
+               "anchor": anchor, "categories": categories, "pagination": pagination, "total": total}
     return renderer.respond(request, etag, "trending.html", context, data, as_json)
 
 
