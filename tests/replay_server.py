@@ -3,7 +3,11 @@
 
 - ``/api/query``: the recorded 100-entry arXiv Atom page, sliced by ``start`` / ``max_results``
   with the opensearch totals set to match (real entries, real envelope); with ``id_list``, only
-  the recorded entries among those ids (``Replay.entry_id`` names each).
+  the recorded entries among those ids (``Replay.entry_id`` names each); with
+  ``search_query=ti:"..."``, the recorded entries whose title holds that phrase. For ids and
+  titles, the recorded pool also holds the papers of the recorded arXiv listings
+  (``arxiv-listings/*.jsonl``: arXiv's own metadata, CC0), each written as the API's Atom entry
+  (dated by its listing file, as the importer dates them).
 - ``/oai``: the recorded hep-th ListRecords page with a resumption token, then the hep-ex page.
 - ``/api/daily_papers?date=``: the recorded Hugging Face response for that day (404 when none).
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 import threading
 import time
 from collections import defaultdict, deque
@@ -37,6 +42,7 @@ class Replay:
         assert m, "recorded Atom page has an unexpected shape"
         self.atom_head, self.atom_tail = m.group(1), m.group(3)
         self.entries = re.findall(r"<entry>.*?</entry>", m.group(2), re.S)
+        self.listed = self._listing_entries(shared / "arxiv-listings")
         self.faults: dict[str, deque[str]] = defaultdict(deque)
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -111,6 +117,37 @@ class Replay:
             entry["end"] = time.time()
 
     @staticmethod
+    def _listing_entries(folder: Path) -> list[str]:
+        """The recorded listings' papers as arXiv API Atom entries (first listing of an id wins)."""
+        out: dict[str, str] = {}
+        for f in sorted(folder.glob("*.jsonl")):
+            day = f.stem
+            for line in f.read_text(encoding="utf-8").splitlines():
+                p = json.loads(line)
+                if p["id"] in out:
+                    continue
+                cats = p.get("categories") or []
+                authors = "".join(f"<author><name>{escape(a)}</name></author>" for a in p.get("authors") or [])
+                terms = "".join(f'<category term="{escape(c)}" scheme="http://arxiv.org/schemas/atom"/>' for c in cats)
+                primary = f'<arxiv:primary_category term="{escape(cats[0])}"/>' if cats else ""
+                out[p["id"]] = (
+                    f"<entry><id>http://arxiv.org/abs/{escape(p['id'])}v1</id><updated>{day}T00:00:00Z</updated>"
+                    f"<published>{day}T00:00:00Z</published><title>{escape(p['title'])}</title>"
+                    f"<summary>{escape(p.get('summary') or '')}</summary>{authors}"
+                    f'<link href="http://arxiv.org/abs/{escape(p["id"])}v1" rel="alternate" type="text/html"/>'
+                    f'<link title="pdf" href="http://arxiv.org/pdf/{escape(p["id"])}v1" rel="related" '
+                    f'type="application/pdf"/>{primary}{terms}</entry>')
+        return list(out.values())
+
+    @staticmethod
+    def _words(text: str) -> str:
+        return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+    def _title_of(self, entry: str) -> str:
+        m = re.search(r"<title>(.*?)</title>", entry, re.S)
+        return self._words(m.group(1).replace("&amp;", "&")) if m else ""
+
+    @staticmethod
     def entry_id(entry: str) -> str:
         """A recorded entry's arXiv id without its version (``2101.00001``, ``hep-th/9901001``)."""
         m = re.search(r"<id>https?://arxiv\.org/abs/(.+?)(v\d+)?</id>", entry)
@@ -122,7 +159,10 @@ class Replay:
             pool = self.entries
             if q.get("id_list"):  # arXiv answers only the recorded entries among the ids asked for
                 wanted = {re.sub(r"v\d+$", "", i.strip()) for i in q["id_list"].split(",")}
-                pool = [e for e in self.entries if self.entry_id(e) in wanted]
+                pool = [e for e in self.entries + self.listed if self.entry_id(e) in wanted]
+            elif (m := re.fullmatch(r'ti:"(.*)"', q.get("search_query", ""), re.S)):
+                phrase = f" {self._words(m.group(1))} "
+                pool = [e for e in self.entries + self.listed if phrase in f" {self._title_of(e)} "]
             chosen = [] if empty else pool[start:start + size]
             head = re.sub(r"<opensearch:totalResults>\d+</opensearch:totalResults>",
                           f"<opensearch:totalResults>{len(pool)}</opensearch:totalResults>", self.atom_head)

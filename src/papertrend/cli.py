@@ -495,6 +495,27 @@ def ingest_hf_cmd(ctx: Context, day: str | None, since: str | None, until: str |
     _print_counts(counts)
 
 
+@ingest.command("metadata")
+@pass_ctx
+def ingest_metadata_cmd(ctx: Context) -> None:
+    """arXiv metadata where a source gave none: categories for papers without one (id_list, in
+    batches) and arXiv matches, by exact title, for papers from a pasted listing. One request
+    every 3 s; resumable; re-run it to ask again about what is still missing."""
+    from .ingest.metadata import MetadataProgress
+    from .jobs import fill_metadata
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("arXiv metadata", total=None)
+
+        def on_phase(name: str, total: int) -> None:
+            bar.update(task, description=name, total=total, completed=0)
+
+        counts = fill_metadata(ctx.store(), ctx.settings,
+                               progress=MetadataProgress(on_phase, lambda n: bar.advance(task, n)))
+    _print_counts(counts)
+
+
 @cli.command()
 @click.option("--once", is_flag=True, help="Run what is due now, then stop (for cron).")
 @pass_ctx

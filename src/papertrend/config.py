@@ -88,6 +88,9 @@ class Settings:
     schedule_hf: str = _setting("0 */4 * * *", "Cron (UTC) for Hugging Face daily papers")
     schedule_stars: str = _setting("0 3 * * *", "Cron (UTC) for the GitHub star refresh")
     schedule_trending: str = _setting("*/30 * * * *", "Cron (UTC) for the trending recompute")
+    schedule_metadata: str = _setting("30 5 * * *", "Cron (UTC) for the arXiv metadata job: categories for papers "
+                                      "without one, arXiv matches for listing-only papers")
+    arxiv_metadata_batch: int = _setting(100, "arXiv ids asked for in one request by the metadata job")
     contact_email: str = _setting("", "Contact address sent in the User-Agent to arXiv and GitHub")
     smtp_host: str = _setting("", "SMTP server; empty writes mail to the local outbox shown at /outbox")
     smtp_port: int = _setting(25, "SMTP port")

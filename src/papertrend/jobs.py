@@ -25,6 +25,7 @@ from .enrich.embed import embed_missing, load_vectors_file
 from .ingest import remote
 from .ingest.demo import demo_corpus_dir, load_demo
 from .ingest.importer import Progress, import_paths
+from .ingest.metadata import MetadataProgress
 from .ingest.polite import PoliteClient
 from .models import ImportSummary
 from .rank.recompute import recompute_trending
@@ -107,6 +108,16 @@ def ingest_hf(store: Store, settings: Settings, now: datetime | None = None, sin
     return _summary_counts(summary, requests)
 
 
+def fill_metadata(store: Store, settings: Settings, now: datetime | None = None,
+                  progress: MetadataProgress | None = None, client: PoliteClient | None = None) -> Counts:
+    """Categories from arXiv for papers without one, and arXiv matches for listing-only papers;
+    then what follows new metadata (papers that gained a date enter the trending windows)."""
+    counts, requests = remote.ingest_metadata(store, settings, progress, client)
+    if counts.filled or counts.matched:
+        after_ingest(store, settings, now)
+    return {**counts.to_json(), **_summary_counts(counts.summary, requests)}
+
+
 def refresh_stars(store: Store, settings: Settings, now: datetime | None = None, min_age_hours: float = 12.0,
                   limit: int | None = None, progress: Progress | None = None) -> Counts:
     """Star snapshots of every linked repository, then the trending recompute."""
@@ -159,6 +170,8 @@ JOBS: tuple[JobSpec, ...] = (
             "GitHub stars of linked repositories not checked for 12 hours"),
     JobSpec("trending", lambda store, settings, now: dict(recompute_trending(store, now)),
             "the trending recompute"),
+    JobSpec("metadata", lambda store, settings, now: fill_metadata(store, settings, now),
+            "arXiv categories for papers without one, and arXiv matches for listing-only papers"),
     JobSpec("mail", lambda store, settings, now: deliver(store, settings),
             "send queued mail (confirmations, sign-in links, retries)", quiet=True),
     JobSpec("digest", digest_job, "yesterday's daily digests (and on Mondays last week's weekly ones), then send"),

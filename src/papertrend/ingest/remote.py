@@ -14,6 +14,7 @@ from ..models import ImportSummary
 from ..store import Store
 from .harvest import fetch_arxiv_ids, fetch_hf_daily, harvest_arxiv, harvest_oai
 from .importer import Progress
+from .metadata import MetadataCounts, MetadataProgress, fill_from_arxiv
 from .polite import PoliteClient
 
 Work = Callable[[PoliteClient, int], ImportSummary]
@@ -96,3 +97,19 @@ def ingest_hf(store: Store, settings: Settings, now: datetime | None = None, sin
     days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
     return _harvest(store, settings, "hf", f"{since}..{until}", "hf", settings.hf_min_interval, client,
                     lambda polite, run: fetch_hf_daily(store, settings, polite, days, run, progress))
+
+
+def ingest_metadata(store: Store, settings: Settings, progress: MetadataProgress | None = None,
+                    client: PoliteClient | None = None) -> tuple[MetadataCounts, int]:
+    """arXiv metadata for papers without a category and for listing-only papers. Resumable."""
+    counts = MetadataCounts()
+
+    def work(polite: PoliteClient, run: int) -> ImportSummary:
+        nonlocal counts
+        counts = fill_from_arxiv(store, settings, polite, run, progress)
+        return counts.summary
+
+    summary, requests = _harvest(store, settings, "metadata", "categories and listing titles", "arxiv",
+                                 settings.arxiv_min_interval, client, work)
+    counts.summary = summary
+    return counts, requests

@@ -43,9 +43,9 @@ def rank_window(store: Store, anchor: date, days: int, now: datetime, histories:
         signals.append(Signals(upvotes=c.upvotes, comments=c.num_comments, stars=c.github_stars,
                                stars_gained=g[0] if g else None, gain_days=g[1] if g else None,
                                age_days=age_days(c.list_date, anchor)))
-    columns = (_column(signals, name) for name in ("upvotes", "comments", "stars", "stars_gained", "gain_days",
-                                                   "age_days"))
-    parts = score_arrays(*columns, tau_days=tau_days or window_tau(days))
+    up, com, stars, gained, gain_days, ages = (_column(signals, name) for name in (
+        "upvotes", "comments", "stars", "stars_gained", "gain_days", "age_days"))
+    parts = score_arrays(up, com, stars, gained, gain_days, ages, tau_days=tau_days or window_tau(days))
     order = sorted(range(len(cands)), key=lambda i: (-parts["score"][i], signals[i].age_days, cands[i].id))
     rows = []
     for rank, i in enumerate(order, start=1):

@@ -205,6 +205,24 @@ class PaperStore(SubStore):
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def without_categories(self, after: str, limit: int) -> list[str]:
+        """arXiv papers (not ``pt-`` listing ids) with no category, by id after ``after``: what
+        the arXiv metadata job asks arXiv for."""
+        has = select(t.paper_categories.c.paper_id).where(t.paper_categories.c.paper_id == t.papers.c.id)
+        query = (select(t.papers.c.id).where(t.papers.c.id > after, ~t.papers.c.id.like("pt-%"), ~has.exists())
+                 .order_by(t.papers.c.id).limit(limit))
+        with self._read() as conn:
+            return [r.id for r in conn.execute(query)]
+
+    def listing_only(self, after: str, limit: int) -> list[tuple[str, str]]:
+        """(id, title) of papers known only from a pasted listing (no arXiv id, metadata from
+        the listing), by id after ``after``: what the metadata job looks up on arXiv by title."""
+        query = (select(t.papers.c.id, t.papers.c.title)
+                 .where(t.papers.c.id > after, t.papers.c.id.like("pt-%"), t.papers.c.metadata_source == "listing")
+                 .order_by(t.papers.c.id).limit(limit))
+        with self._read() as conn:
+            return [(r.id, r.title) for r in conn.execute(query)]
+
 
 def _replace_categories(conn: Connection, papers: list[Paper]) -> None:
     for chunk in chunks([p.id for p in papers]):
