@@ -59,7 +59,8 @@ def test_metadata_job_fills_categories_and_cv_trending_appears(run_cli, store, s
     listed = _listed_on_arxiv(shared)
     expected = [pid for pid in missing if pid in listed]
     asked = [r["query"]["id_list"].split(",") for r in replay.log]
-    assert [len(a) for a in asked] == [100] * (len(missing) // 100) + ([len(missing) % 100] if len(missing) % 100 else [])
+    full, rest = divmod(len(missing), 100)
+    assert [len(a) for a in asked] == [100] * full + ([rest] if rest else [])
     assert sorted(i for a in asked for i in a) == sorted(missing)  # every paper asked once, in batches
     assert f"filled {len(expected)}" in out and f"requests {len(asked)}" in out
     for pid in expected:
