@@ -91,3 +91,16 @@ def test_weekly_digest_leads_with_the_weeks_number_one_on_trending(store, settin
         digest = smtp.handler.to("reader@example.org")[-1].get_body(preferencelist=("plain",)).get_content()
     order = list(dict.fromkeys(re.findall(r"/papers/(\d{4}\.\d{5})", digest)))
     assert order == [p["id"] for p in trending]  # the week's #1 first, and the same order after it
+
+
+@pytest.mark.parametrize("query", ["category=%3Cscript%3Ealert(1)%3C/script%3E", "category=" + "x" * 5000,
+                                   "page=abc", "page=0", "page=99999999", "page=3", "window=%00",
+                                   "category=cs.CV&has_code=1&page=2"])
+def test_hostile_trending_queries_answer_4xx_or_a_page_never_500(store, settings, shared: Path, query: str) -> None:
+    import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
+    recompute_trending(store, now=NOW)
+    web = TestClient(create_app(settings, store))
+    for path in ("/trending", "/trending.json"):
+        r = web.get(f"{path}?{query}")
+        assert r.status_code in (200, 400, 404), (path, query, r.status_code)
+    assert "<script>alert(1)" not in web.get(f"/trending?{query}").text  # shown, escaped, never run

@@ -207,15 +207,16 @@ def trending_page(request: Request) -> Response:
                         "bar": score_bar(row.parts, row.score, top)})
     anchor = ranked[0][1].anchor if ranked else None
     # Only categories that have papers in this window; the chosen one stays selectable.
-    categories = [(code, category_label(code), n) for code, n in store.trending.categories(window)]
-    if category and category not in {code for code, _, _ in categories}:
+    known = [(code, category_label(code), n) for code, n in store.trending.categories(window)]
+    categories = list(known)
+    if category and category not in {code for code, _, _ in known}:
         categories.insert(0, (category, category_label(category), 0))
 
     def data() -> dict[str, Any]:
         return {
             "window": window, "category": category, "has_code": has_code, "anchor": anchor,
             "total": total, "pagination": pagination.to_json(),
-            "categories": [{"code": code, "name": label, "papers": n} for code, label, n in categories],
+            "categories": [{"code": code, "name": label, "papers": n} for code, label, n in known],
             "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "overall_rank": e["row"].overall_rank,
                         "score": e["row"].score, "reason": e["row"].reason, "score_parts": e["row"].parts}
                        for e in entries],
