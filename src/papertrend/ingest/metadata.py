@@ -91,7 +91,7 @@ def _ids_phase(store: Store, settings: Settings, client: PoliteClient, run_id: i
                counts: MetadataCounts, progress: MetadataProgress) -> None:
     batch = max(1, settings.arxiv_metadata_batch)
     if progress.on_phase:
-        progress.on_phase("categories by arXiv id", len(store.papers.without_categories(after, 10**9)))
+        progress.on_phase("categories by arXiv id", store.papers.metadata_backlog(after_id=after)[0])
     while ids := store.papers.without_categories(after, batch):
         response = client.get(settings.arxiv_api_url, {"id_list": ",".join(ids), "max_results": len(ids)})
         where = str(response.request.url)
@@ -115,7 +115,7 @@ def _ids_phase(store: Store, settings: Settings, client: PoliteClient, run_id: i
 def _titles_phase(store: Store, settings: Settings, client: PoliteClient, run_id: int | None, after: str,
                   counts: MetadataCounts, progress: MetadataProgress) -> None:
     if progress.on_phase:
-        progress.on_phase("listing papers by title", len(store.papers.listing_only(after, 10**9)))
+        progress.on_phase("listing papers by title", store.papers.metadata_backlog(after_title=after)[1])
     while papers := store.papers.listing_only(after, 50):
         for paper_id, title in papers:
             response = client.get(settings.arxiv_api_url, {"search_query": title_query(title),

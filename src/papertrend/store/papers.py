@@ -208,20 +208,32 @@ class PaperStore(SubStore):
     def without_categories(self, after: str, limit: int) -> list[str]:
         """arXiv papers (not ``pt-`` listing ids) with no category, by id after ``after``: what
         the arXiv metadata job asks arXiv for."""
-        has = select(t.paper_categories.c.paper_id).where(t.paper_categories.c.paper_id == t.papers.c.id)
-        query = (select(t.papers.c.id).where(t.papers.c.id > after, ~t.papers.c.id.like("pt-%"), ~has.exists())
-                 .order_by(t.papers.c.id).limit(limit))
+        query = select(t.papers.c.id).where(*_without_categories(after)).order_by(t.papers.c.id).limit(limit)
         with self._read() as conn:
             return [r.id for r in conn.execute(query)]
 
     def listing_only(self, after: str, limit: int) -> list[tuple[str, str]]:
         """(id, title) of papers known only from a pasted listing (no arXiv id, metadata from
         the listing), by id after ``after``: what the metadata job looks up on arXiv by title."""
-        query = (select(t.papers.c.id, t.papers.c.title)
-                 .where(t.papers.c.id > after, t.papers.c.id.like("pt-%"), t.papers.c.metadata_source == "listing")
+        query = (select(t.papers.c.id, t.papers.c.title).where(*_listing_only(after))
                  .order_by(t.papers.c.id).limit(limit))
         with self._read() as conn:
             return [(r.id, r.title) for r in conn.execute(query)]
+
+    def metadata_backlog(self, after_id: str = "", after_title: str = "") -> tuple[int, int]:
+        """How many papers :meth:`without_categories` and :meth:`listing_only` have left."""
+        with self._read() as conn:
+            return (int(conn.execute(select(func.count()).where(*_without_categories(after_id))).scalar_one()),
+                    int(conn.execute(select(func.count()).where(*_listing_only(after_title))).scalar_one()))
+
+
+def _without_categories(after: str) -> tuple[Any, ...]:
+    has = select(t.paper_categories.c.paper_id).where(t.paper_categories.c.paper_id == t.papers.c.id)
+    return t.papers.c.id > after, ~t.papers.c.id.like("pt-%"), ~has.exists()
+
+
+def _listing_only(after: str) -> tuple[Any, ...]:
+    return t.papers.c.id > after, t.papers.c.id.like("pt-%"), t.papers.c.metadata_source == "listing"
 
 
 def _replace_categories(conn: Connection, papers: list[Paper]) -> None:
