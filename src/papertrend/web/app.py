@@ -35,7 +35,7 @@ from ..config import Settings
 from ..digest.pump import MailPump
 from ..errors import PapertrendError, SignInRequired
 from ..store import Store
-from . import accounts, subscriptions, views
+from . import accounts, api, feeds, markdown, openapi, subscriptions, views
 from .render import Renderer, wants_json
 from .security import BodyLimit
 
@@ -160,8 +160,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/trending", views.memory_first(views.trending_page), name="trending"),
         Route("/trending.json", views.memory_first(views.trending_page), name="trending_json"),
         Route("/papers/date", views.date_picker, name="date_picker"),
-        Route("/papers/{kind:str}/{key:str}", views.memory_first(views.period_page), name="period"),
-        Route("/papers/{paper_id:path}", views.memory_first(views.paper_page), name="paper"),
+        # Before the paper pages: the API, feeds, OpenAPI, and a paper as Markdown (/papers/{id}.md).
+        *api.ROUTES, *feeds.ROUTES, *openapi.ROUTES,
+        Route("/papers/{paper_id:path}.md", markdown.markdown_page, name="paper_markdown"),
+        Route("/papers/{kind:str}/{key:str}", markdown.negotiated(views.memory_first(views.period_page)),
+              name="period"),
+        Route("/papers/{paper_id:path}", markdown.negotiated(views.memory_first(views.paper_page)), name="paper"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     searcher = _lazy_searcher(settings, store)
