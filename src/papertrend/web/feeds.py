@@ -14,6 +14,7 @@ latest day, week and month, a search, a category.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import threading
 import xml.etree.ElementTree as ET
@@ -64,7 +65,12 @@ class Feed:
 def links(kind: str, **params: str) -> list[dict[str, str]]:
     """A page's feeds, RSS first, for ``<link rel="alternate">`` and the "prefer RSS?" link."""
     query = {k: v for k, v in params.items() if v}
-    path = f"/feeds/{kind}" if kind != "category" else f"/feeds/category/{query.pop('category')}"
+    path = f"/feeds/{kind}"
+    if kind == "category":
+        category = query.pop("category", "")
+        if not _CATEGORY.fullmatch(category):
+            return []  # a category no feed can have (the page says why it found nothing)
+        path = f"/feeds/category/{category}"
     suffix = f"?{urlencode(query)}" if query else ""
     label = {"daily": "Daily papers", "weekly": "Weekly papers", "monthly": "Monthly papers",
              "trending": "Trending papers", "search": "Search", "category": "Category"}[kind]
@@ -198,7 +204,8 @@ def rss(feed: Feed, base: str, self_url: str) -> bytes:
         _sub(item, "title", paper.title)
         _sub(item, "link", url)
         _sub(item, "guid", url, isPermaLink="true")
-        _sub(item, "description", _summary(paper))
+        # Readers take an RSS description as HTML: escaped, the text shows as written.
+        _sub(item, "description", html.escape(_summary(paper), quote=False))
         for author in paper.authors:
             _sub(item, f"{{{DC}}}creator", author.name)
         for category in paper.categories:

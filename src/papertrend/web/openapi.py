@@ -112,7 +112,8 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX}
-_BEARER: list[dict[str, list[str]]] = [{}, {"bearer": []}]   # public reads: a token may come (the client sends the user's own); it is ignored
+# Public reads: a token may come (the client sends the user's own Hugging Face token); it is ignored.
+_BEARER: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 
 
 def _operation(summary: str, description: str, parameters: list[dict[str, Any]], responses: dict[str, Any],
