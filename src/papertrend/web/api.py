@@ -12,7 +12,8 @@ What the client (huggingface_hub 2.4.0) needs, each rule breaking it when missed
   ``summary`` and a comment list never appear there. The nested paper also carries Hugging
   Face's own keys (``submittedOnDailyAt``, ``submittedOnDailyBy``, the extras), which the
   client ignores and ``sources/hf_daily.py`` reads: that is how instances follow each other;
-- errors are ``{"error": ...}`` with 400 or 404;
+- errors are ``{"error": ...}`` with 400 or 404 (any other ``/api/`` path too, such as the
+  ``/api/agent-harnesses`` the client may ask for: app.py's error handler answers JSON there);
 - the client sends the user's own Hugging Face token on list calls: public reads never look at
   the Authorization header (so an unknown token is neither refused nor logged).
 
@@ -165,17 +166,18 @@ def _api(handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
 
 
 def _whole(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name, "").strip()
-    if not raw:
+    if name not in request.query_params:
         return default
+    raw = request.query_params[name].strip()
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw[:20]!r}")
     return int(raw)
 
 
 def _period(request: Request, store: Store) -> Period | None:
+    # A parameter that is there must be right, empty or not (the client leaves out what it has not).
     given = [(kind, request.query_params[kind].strip()) for kind in ("date", "week", "month")
-             if request.query_params.get(kind, "").strip()]
+             if kind in request.query_params]
     if len(given) > 1:
         raise BadRequest("give one of date, week and month, not " + " and ".join(k for k, _ in given))
     if given:
@@ -194,7 +196,7 @@ def _json(data: Any) -> JSONResponse:
 def daily_papers(request: Request) -> Response:
     """``GET /api/daily_papers``: a day's (week's, month's) papers; the most recent day by default."""
     store: Store = request.app.state.store
-    sort = request.query_params.get("sort", "").strip() or "publishedAt"
+    sort = request.query_params.get("sort", "publishedAt").strip()
     if sort not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}, not {sort[:20]!r}")
     limit = _whole(request, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
@@ -259,8 +261,8 @@ def _paper(request: Request) -> Paper:
 
 def paper_info(request: Request) -> Response:
     """``GET /api/papers/{id}``; with ``?field=comments`` the paper's comments too."""
-    field = request.query_params.get("field", "").strip()
-    if field not in ("", "comments"):
+    field = request.query_params.get("field")
+    if field is not None and field != "comments":
         raise BadRequest(f"field must be 'comments' when given, not {field[:20]!r}")
     paper = _paper(request)
     data = paper_object(paper)
@@ -283,16 +285,10 @@ def upvote(request: Request) -> Response:
     raise BadRequest("upvotes cannot be stored here")  # pragma: no cover - no token names an account
 
 
-async def not_found(request: Request) -> Response:
-    """Any other ``/api/`` path (the client asks for ``/api/agent-harnesses``, for one)."""
-    return json_error(404, f"Nothing lives at {request.url.path[:200]}")
-
-
 ROUTES = [
     Route("/api/daily_papers", _api(daily_papers), name="api_daily_papers"),
     Route("/api/papers/search", search_papers, name="api_search"),
     Route("/api/papers/{paper_id:path}/comment", _api(post_comment), methods=["POST"], name="api_comment"),
     Route("/api/papers/{paper_id:path}/upvote", _api(upvote), methods=["POST", "DELETE"], name="api_upvote"),
     Route("/api/papers/{paper_id:path}", _api(paper_info), name="api_paper"),
-    Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="api_not_found"),
 ]

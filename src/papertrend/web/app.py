@@ -128,10 +128,14 @@ def handle_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SignInRequired) and not wants_json(request) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
-    if wants_json(request):
-        return JSONResponse({"error": message, "status": status}, status_code=status)
+    # A 405 names the methods the path allows (RFC 9110); the API's errors are always JSON.
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if wants_json(request) or request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response = renderer.page(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response.headers.update(headers)
+    return response
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
