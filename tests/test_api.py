@@ -137,6 +137,11 @@ def test_the_rules_the_client_enforces(instance: tuple[str, Any]) -> None:
                 assert isinstance(value, str) and value.endswith("Z") and "+00:00" not in value, (key, value)
     info = httpx.get(f"{url}/api/papers/2607.28624").json()
     assert all(v.endswith("Z") for k, v in walk(info) if k.endswith("At") and v is not None)
+    # Same answer for everyone: an ETag, and 304 for a client that has it.
+    first = httpx.get(f"{url}/api/daily_papers", params={"week": "2026-W31"})
+    again = httpx.get(f"{url}/api/daily_papers", params={"week": "2026-W31"},
+                      headers={"if-none-match": first.headers["etag"], "authorization": f"Bearer {TOKEN}"})
+    assert again.status_code == 304 and first.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("params, words", [

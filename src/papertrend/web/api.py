@@ -39,6 +39,7 @@ from ..models import Paper, SearchFilters, User
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
 from .paging import MAX_PAGE
+from .render import Renderer, etag_for
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
@@ -154,8 +155,15 @@ def json_error(status: int, message: str) -> JSONResponse:
 
 def _api(handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
     """An endpoint run in the thread pool, whose errors are always JSON ``{"error": ...}``
-    (the client shows that text), whatever the request's Accept header says."""
+    (the client shows that text), whatever the request's Accept header says. A GET the page
+    cache holds (``_remembered``) is answered on the event loop, without a thread."""
     async def endpoint(request: Request) -> Response:
+        version = request.app.state.data_version.peek()
+        if version is not None and request.method == "GET":
+            renderer: Renderer = request.app.state.renderer
+            hit = renderer.remembered(request, etag_for(request, "api", version=version), True)
+            if hit is not None:
+                return hit
         try:
             return await run_in_threadpool(handler, request)
         except PapertrendError as exc:
@@ -189,12 +197,22 @@ def _period(request: Request, store: Store) -> Period | None:
     return None
 
 
-def _json(data: Any) -> JSONResponse:
-    return JSONResponse(data, headers={"cache-control": "public, max-age=60"})
+def _remembered(request: Request, data: Callable[[], Any]) -> Response:
+    """``data()`` as JSON through the page cache, under an ETag of the data version, path and
+    query (304 when the client has it): the same for every caller, as every read here is."""
+    renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, "api")
+    if (hit := renderer.cached(request, etag, True)) is not None:
+        return hit
+    return renderer.respond(request, etag, "", {}, data, True)
 
 
 def daily_papers(request: Request) -> Response:
     """``GET /api/daily_papers``: a day's (week's, month's) papers; the most recent day by default."""
+    return _remembered(request, lambda: _daily_papers(request))
+
+
+def _daily_papers(request: Request) -> list[dict[str, Any]]:
     store: Store = request.app.state.store
     sort = request.query_params.get("sort", "publishedAt").strip()
     if sort not in SORTS:
@@ -207,11 +225,11 @@ def daily_papers(request: Request) -> Response:
     if period is None and sort == "trending" and submitter is None:
         # What is trending now: the trending page's default window, in its explained order.
         ranked = store.trending.page("week", limit=limit, offset=offset)
-        return _json([daily_item(p) for p in visible([p for p, _ in ranked])])
+        return [daily_item(p) for p in visible([p for p, _ in ranked])]
     if period is None and submitter is None:
         latest = store.papers.latest_list_date()
         if latest is None:
-            return _json([])
+            return []
         period = parse_date(latest)
     start, end = (period.start.isoformat(), period.end.isoformat()) if period else ("0000-01-01", "9999-12-31")
     if sort == "trending":
@@ -219,7 +237,7 @@ def daily_papers(request: Request) -> Response:
         papers = papers[offset:offset + limit]
     else:
         papers = store.papers.in_range(start, end, sort="published", limit=limit, offset=offset, submitter=submitter)
-    return _json([daily_item(p) for p in visible(papers)])
+    return [daily_item(p) for p in visible(papers)]
 
 
 def _by_trending(store: Store, window: str, start: str, end: str, submitter: str | None) -> list[Paper]:
@@ -247,7 +265,8 @@ def _search(request: Request) -> Response:
         raise BadRequest("q: a query is at most 1000 characters")
     limit = _whole(request, "limit", SEARCH_LIMIT_DEFAULT, 1, LIMIT_MAX)
     results = request.app.state.searcher().search(q, SearchFilters(), "relevance", "hybrid", limit=limit)
-    return _json([daily_item(p) for p in visible([h.paper for h in results.hits])])
+    return JSONResponse([daily_item(p) for p in visible([h.paper for h in results.hits])],
+                        headers={"cache-control": "public, max-age=60"})
 
 
 def _paper(request: Request) -> Paper:
@@ -264,11 +283,14 @@ def paper_info(request: Request) -> Response:
     field = request.query_params.get("field")
     if field is not None and field != "comments":
         raise BadRequest(f"field must be 'comments' when given, not {field[:20]!r}")
-    paper = _paper(request)
-    data = paper_object(paper)
-    if field == "comments":
-        data["comments"] = comments_of(request.app.state.store, paper)
-    return _json(data)
+    def data() -> dict[str, Any]:
+        paper = _paper(request)
+        out = paper_object(paper)
+        if field == "comments":
+            out["comments"] = comments_of(request.app.state.store, paper)
+        return out
+
+    return _remembered(request, data)
 
 
 def post_comment(request: Request) -> Response:
