@@ -21,6 +21,8 @@ from papertrend.rank.recompute import recompute_trending
 from papertrend.web.app import create_app
 from papertrend.web.feeds import Feed, atom, rss
 
+from web_helpers import csrf, sign_in
+
 BASE = "http://papers.example"
 HOSTILE = 'Feeds & <b>"quotes"</b> ]]> \x01\x08 control characters'
 
@@ -159,3 +161,63 @@ def test_pages_announce_their_feeds(client: TestClient) -> None:
         "/feeds/trending.atom?window=week&amp;category=%3Cscript%3E"]
     for href in alternates(home) + [h.replace("&amp;", "&") for h in trending]:
         assert client.get(href).status_code == 200, href
+
+
+def _feed_address(client: TestClient) -> str | None:
+    match = re.search(r'<code class="feed-address">(http://papers\.example/feeds/digest/[^<]+\.rss)</code>',
+                      client.get("/account").text)
+    return match.group(1).removeprefix(BASE) if match else None
+
+
+def test_personal_digest_feed_at_a_secret_address_renewed_and_revoked(client: TestClient) -> None:
+    sign_in(client, "reader@example.org")
+    assert _feed_address(client) is None and "Make my feed address" in client.get("/account").text
+    token = csrf(client, "/account")
+    made = client.post("/account/feed", data={"action": "renew", "csrf": token}, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"] == "/account#feed"
+    address = _feed_address(client)
+    assert address is not None and address == _feed_address(client)  # the page shows it again, unchanged
+    everything = parsed(client, address)
+    assert len(everything.entries) == 50 and everything.feed.title == "reader's digest"
+    assert ids(parsed(client, address.replace(".rss", ".atom"))) == ids(everything)
+    r = client.get(address)
+    assert r.headers["cache-control"].startswith("private") and r.headers["referrer-policy"] == "no-referrer"
+    assert client.get(address, headers={"if-none-match": r.headers["etag"]}).status_code == 304
+    # The reader's digest topics choose the papers; a change of topics is a new ETag.
+    client.post("/account/digest", data={"action": "subscribe", "frequency": "daily", "topics": "world model",
+                                         "csrf": token})
+    mine = parsed(client, address)
+    assert 0 < len(mine.entries) < 50
+    for paper in client.app.state.store.papers.get_many(ids(mine)).values():
+        text = f"{paper.title} {paper.abstract}".lower()
+        assert "world" in text and "model" in text, paper.title
+    assert client.get(address, headers={"if-none-match": r.headers["etag"]}).status_code == 200
+    # A new address: the old one is gone at once.
+    client.post("/account/feed", data={"action": "renew", "csrf": token})
+    renewed = _feed_address(client)
+    assert renewed and renewed != address and client.get(address).status_code == 404
+    assert parsed(client, renewed).entries
+    # Turned off: gone, and the page offers to make one again.
+    client.post("/account/feed", data={"action": "revoke", "csrf": token})
+    assert client.get(renewed).status_code == 404 and _feed_address(client) is None
+
+
+def test_personal_feed_addresses_cannot_be_guessed_or_forged(client: TestClient, store) -> None:
+    user = sign_in(client, "victim@example.org")
+    client.post("/account/feed", data={"action": "renew", "csrf": csrf(client, "/account")})
+    address = _feed_address(client)
+    assert address is not None
+    secret = address.removeprefix("/feeds/digest/").removesuffix(".rss")
+    forged = [f"{user.id}-{'0' * 40}", f"{user.id + 1}-{secret.split('-')[1]}", secret[:-1], secret.upper(),
+              f"{user.id}", "../account", "x" * 500]
+    other = TestClient(client.app)
+    for guess in forged:
+        r = other.get(f"/feeds/digest/{guess}.rss")
+        assert r.status_code == 404 and "feed" in r.text, guess
+    assert other.get(address).status_code == 200  # the address itself needs no session
+    # Changing the feed needs the account and the CSRF token.
+    assert other.post("/account/feed", data={"action": "revoke"}, follow_redirects=False).status_code == 403
+    assert client.post("/account/feed", data={"action": "revoke"}).status_code == 403
+    assert client.post("/account/feed", data={"action": "explode", "csrf": csrf(client, "/account")}).status_code == 400
+    assert client.get(address).status_code == 200
+    store.accounts.end_sessions(user.id)

@@ -152,6 +152,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/signout", accounts.signout, methods=["POST"], name="signout"),
         Route("/account", accounts.account_page, name="account"),
         Route("/account/digest", accounts.account_digest, methods=["POST"], name="account_digest"),
+        Route("/account/feed", feeds.account_feed, methods=["POST"], name="account_feed"),
         Route("/admin", accounts.admin_page, name="admin"),
         Route("/subscribe", subscriptions.subscribe_post, methods=["POST"], name="subscribe"),
         Route("/subscribe/confirm", subscriptions.confirm, methods=["GET", "POST"], name="confirm"),

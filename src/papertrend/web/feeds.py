@@ -14,8 +14,11 @@ latest day, week and month, a search, a category.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import re
+import secrets
 import threading
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
@@ -28,14 +31,16 @@ from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import BadRequest, NotFound, PapertrendError
-from ..models import Paper, SearchFilters
-from ..store import Store
+from ..models import Paper, SearchFilters, User
+from ..periods import Period
+from ..store import Store, utcnow
 from .api import visible
 from .render import etag_for, excerpt
+from .security import checked_form, require
 
 FORMATS = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
 LIST_KINDS = ("daily", "weekly", "monthly")
@@ -353,7 +358,113 @@ def _list_maker(request: Request) -> Callable[[Request], Feed]:
     return lambda r: _list_feed(r, kind)
 
 
+# -- a reader's own feed: their digest, at a secret address ---------------------------------------
+#
+# The address is /feeds/digest/{user id}-{HMAC of the account's nonce}.{rss,atom}: the database
+# alone cannot make it (the server's secret key signs it), the account page shows it again at
+# any time, and a new nonce (or none) makes the old address answer 404.
+
+PERSONAL_DAYS = 7   # the digest's papers of the last week of lists: a reader that polls weekly misses none
+_PERSONAL = re.compile(r"([0-9]{1,12})-([0-9a-f]{40})")
+
+
+def _signature(settings: Any, user_id: int, nonce: str) -> str:
+    key = str(settings.secret_key).encode()
+    return hmac.new(key, f"personal-feed:{user_id}:{nonce}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def personal_links(request: Request, user: User) -> dict[str, str] | None:
+    """The account's feed addresses (absolute, for pasting into a reader), or None."""
+    found = request.app.state.store.feed_secrets.get(user.id)
+    if found is None:
+        return None
+    nonce, created = found
+    base = request.app.state.settings.base_url.rstrip("/")
+    secret = f"{user.id}-{_signature(request.app.state.settings, user.id, nonce)}"
+    return {"rss": f"{base}/feeds/digest/{secret}.rss", "atom": f"{base}/feeds/digest/{secret}.atom",
+            "created": created}
+
+
+def _owner(request: Request) -> tuple[User, str]:
+    """The account a secret address belongs to, and its nonce; 404 for any other address."""
+    store: Store = request.app.state.store
+    match = _PERSONAL.fullmatch(request.path_params["secret"])
+    found = store.feed_secrets.get(int(match.group(1))) if match else None
+    user = store.accounts.get(int(match.group(1))) if match and found else None
+    if (match is None or found is None or user is None or user.status != "active"
+            or not hmac.compare_digest(match.group(2), _signature(request.app.state.settings, user.id, found[0]))):
+        raise NotFound("No feed lives at this address (it may have been turned off or renewed).")
+    return user, found[0]
+
+
+def _digest_feed(request: Request, user: User) -> Feed:
+    """The papers the reader's digest picks (their topics, authors and categories; everything
+    when they have none or no digest) from the last week of lists, best first."""
+    from ..digest import compose
+
+    store: Store = request.app.state.store
+    subscriber = store.digests.by_email(user.email)
+    latest = store.papers.latest_list_date()
+    end = date.fromisoformat(latest) if latest else datetime.now(UTC).date()
+    start = end - timedelta(days=PERSONAL_DAYS - 1)
+    period = Period("range", f"{start}..{end}", start, end)
+    interests = compose.Interests.of(subscriber) if subscriber and subscriber.status == "confirmed" else None
+    ranked = compose.rank_for_period(store.papers.in_range(start.isoformat(), end.isoformat()), period)
+    chosen = [p for p in ranked if interests is None or compose.matches(compose.Candidate.of(p), interests)]
+    papers = visible(chosen[:request.app.state.settings.page_size])
+    what = ", ".join((subscriber.topics + subscriber.authors + subscriber.categories)
+                     if interests is not None and subscriber is not None else []) or "everything"
+    return Feed(f"{user.name}'s digest", f"Papers listed {start} to {end} for: {what}", "/account", papers,
+                _newest(store, papers))
+
+
+def _personal(request: Request) -> Response:
+    user, nonce = _owner(request)
+    fmt = request.path_params["fmt"]
+    subscriber = request.app.state.store.digests.by_email(user.email)
+    # The reader's interests are part of what the feed says: a change to them is a new ETag.
+    prefs = (subscriber.status, subscriber.topics, subscriber.authors, subscriber.categories) if subscriber else None
+    etag = etag_for(request, fmt, nonce, prefs)
+    feed = _digest_feed(request, user)
+    base = request.app.state.settings.base_url.rstrip("/")
+    body = (rss if fmt == "rss" else atom)(feed, base, base + request.url.path)
+    response = _answer(request, fmt, etag, body, feed.last_modified)
+    # A secret address: never kept by a shared cache, never sent on as a referrer.
+    response.headers.update({"cache-control": "private, max-age=300", "referrer-policy": "no-referrer",
+                             "x-robots-tag": "noindex"})
+    return response
+
+
+async def personal_feed(request: Request) -> Response:
+    try:
+        if request.path_params["fmt"] not in FORMATS:
+            raise NotFound("Feeds come as .rss or .atom")
+        return await run_in_threadpool(_personal, request)
+    except PapertrendError as exc:
+        return Response(f"{exc.message}\n", status_code=exc.status_code, media_type="text/plain; charset=utf-8",
+                        headers={"referrer-policy": "no-referrer"})
+
+
+async def account_feed(request: Request) -> Response:
+    """The account page's feed buttons: make (or renew) the secret address, or turn it off."""
+    form = await checked_form(request)
+    return await run_in_threadpool(_account_feed, request, str(form.get("action", "")))
+
+
+def _account_feed(request: Request, action: str) -> Response:
+    user = require(request)
+    store: Store = request.app.state.store
+    if action == "renew":
+        store.feed_secrets.renew(user.id, secrets.token_hex(32), utcnow())
+    elif action == "revoke":
+        store.feed_secrets.revoke(user.id)
+    else:
+        raise BadRequest("action must be renew or revoke")
+    return RedirectResponse("/account#feed", status_code=303)
+
+
 ROUTES = [
+    Route("/feeds/digest/{secret:str}.{fmt:str}", personal_feed, name="feed_personal"),
     Route("/feeds/trending.{fmt:str}", _endpoint(lambda r: _trending_feed), name="feed_trending"),
     Route("/feeds/search.{fmt:str}", _endpoint(lambda r: _search_feed, searches=True), name="feed_search"),
     Route("/feeds/category/{category:str}.{fmt:str}", _endpoint(lambda r: _category_feed), name="feed_category"),
