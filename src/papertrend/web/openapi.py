@@ -221,6 +221,8 @@ PATHS: dict[str, Any] = {
         _query("q", "The query", {"type": "string", "minLength": 1}, required=True)]),
     "/feeds/category/{category}.{fmt}": _feed("A category's newest papers", [
         _path("category", "An arXiv category, e.g. cs.LG")]),
+    "/feeds/digest/{secret}.{fmt}": _feed("A reader's own digest (the secret address their account page shows)", [
+        _path("secret", "The account's secret, from its account page; a renewed or turned-off one is 404")]),
 }
 
 
