@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -480,18 +481,27 @@ def ingest_oai_cmd(ctx: Context, set_spec: str, since: str, until: str | None) -
 @click.option("--date", "day", help="One day, YYYY-MM-DD.")
 @click.option("--since", help="First day; with --until (default today) fetches each day.")
 @click.option("--until", help="Last day.")
+@click.option("--endpoint", help="Read this server instead of the hf_endpoint setting: another papertrend "
+                                 "(https://papers.example.org) or Hugging Face, through the same API.")
 @pass_ctx
-def ingest_hf_cmd(ctx: Context, day: str | None, since: str | None, until: str | None) -> None:
-    """Hugging Face daily papers from {hf_endpoint}/api/daily_papers?date=."""
+def ingest_hf_cmd(ctx: Context, day: str | None, since: str | None, until: str | None,
+                  endpoint: str | None) -> None:
+    """Daily papers from {hf_endpoint}/api/daily_papers?date= (Hugging Face, or another papertrend)."""
     from .jobs import ingest_hf
 
     if day and (since or until):
         raise click.UsageError("give --date, or --since [--until]")
     first = _day(day or since, "--date/--since")
     last = _day(day or until, "--until") if (day or until) else None
+    settings = ctx.settings
+    if endpoint is not None:
+        parts = urlsplit(endpoint.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise click.BadParameter(f"{endpoint[:80]!r} is not an http(s) address", param_hint="--endpoint")
+        settings = settings.replace(hf_endpoint=endpoint.strip())
     store = ctx.store()
     with _import_progress(True) as (_, advance):
-        counts = ingest_hf(store, ctx.settings, since=first, until=last, progress=advance)
+        counts = ingest_hf(store, settings, since=first, until=last, progress=advance)
     _print_counts(counts)
 
 

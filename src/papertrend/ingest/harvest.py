@@ -135,20 +135,48 @@ def harvest_oai(store: Store, settings: Settings, client: PoliteClient, set_spec
     return summary
 
 
+HF_PAGE = 100   # papers a request asks for (Hugging Face's and papertrend's largest page)
+
+
 def fetch_hf_daily(store: Store, settings: Settings, client: PoliteClient, days: list[date],
                    run_id: int | None = None, progress: Progress | None = None) -> ImportSummary:
-    """Hugging Face daily papers, ``{hf_endpoint}/api/daily_papers?date=`` for each day."""
+    """Daily papers, ``{hf_endpoint}/api/daily_papers?date=`` for each day, page by page
+    (``p``, ``limit``): Hugging Face itself, or another papertrend through the same API.
+
+    The cursor (per endpoint and days) keeps the last day fully stored, so an interrupted
+    harvest starts again at the day it stopped in."""
     summary = ImportSummary()
-    url = settings.hf_endpoint.rstrip("/") + "/api/daily_papers"
+    endpoint = settings.hf_endpoint.rstrip("/")
+    url = endpoint + "/api/daily_papers"
+    name = f"hf:{endpoint}:{days[0] if days else ''}:{days[-1] if days else ''}"
+    cursor = store.coordination.get_cursor(name) or {"done_until": None}
     for day in days:
-        response = client.get(url, {"date": day.isoformat()})
-        where = str(response.request.url)
-        if "html" in response.headers.get("content-type", ""):
-            raise SourceError("answered an HTML page, not JSON", where)
-        try:
-            text = response.content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SourceError("answer is not UTF-8", where) from None
-        items = list(hf_daily.parse(text, where))
-        summary.add(import_items(store, settings, items, run_id, progress))
+        if cursor["done_until"] and day.isoformat() <= cursor["done_until"]:
+            continue
+        seen: set[str] = set()
+        for page in range(MAX_HF_PAGES):
+            response = client.get(url, {"date": day.isoformat(), "limit": HF_PAGE, "p": page})
+            where = str(response.request.url)
+            if "html" in response.headers.get("content-type", ""):
+                raise SourceError("answered an HTML page, not JSON", where)
+            try:
+                text = response.content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SourceError("answer is not UTF-8", where) from None
+            items = list(hf_daily.parse(text, where))
+            batch = [i for i in items if isinstance(i, SourceError) or i.id not in seen]
+            # A page with nothing new is past the end: a server that ignores ``p`` answers the
+            # whole day each time (as the recorded Hugging Face responses do).
+            if page and not any(not isinstance(i, SourceError) for i in batch):
+                break
+            summary.add(import_items(store, settings, batch, run_id, progress))
+            seen.update(i.id for i in items if not isinstance(i, SourceError) and i.id)
+            if len(items) < HF_PAGE:  # a short page is the last
+                break
+        cursor = {"done_until": day.isoformat()}
+        store.coordination.set_cursor(name, cursor)
+    store.coordination.set_cursor(name, None)
     return summary
+
+
+MAX_HF_PAGES = 100   # 10,000 papers in a day: far past any real day; a bound on a server that pages forever

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..models import ImportSummary
@@ -90,12 +91,17 @@ def ingest_oai(store: Store, settings: Settings, set_spec: str, since: date, unt
 def ingest_hf(store: Store, settings: Settings, now: datetime | None = None, since: date | None = None,
               until: date | None = None, progress: Progress | None = None,
               client: PoliteClient | None = None) -> tuple[ImportSummary, int]:
-    """Hugging Face daily papers for each day from ``since`` to ``until`` (default: 3 days)."""
+    """Daily papers for each day from ``since`` to ``until`` (default: 3 days) from the
+    ``hf_endpoint``: Hugging Face, or another papertrend (federation). Each host has its own
+    politeness slot, so following a peer never delays Hugging Face's requests, nor the reverse."""
     now = now or datetime.now(UTC)
     until = until or now.date()
     since = since or until - timedelta(days=2)
     days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
-    return _harvest(store, settings, "hf", f"{since}..{until}", "hf", settings.hf_min_interval, client,
+    host = urlsplit(settings.hf_endpoint).netloc.lower()
+    slot = "hf" if host == "huggingface.co" else f"hf:{host}"
+    detail = f"{since}..{until}" if slot == "hf" else f"{settings.hf_endpoint.rstrip('/')} {since}..{until}"
+    return _harvest(store, settings, "hf", detail, slot, settings.hf_min_interval, client,
                     lambda polite, run: fetch_hf_daily(store, settings, polite, days, run, progress))
 
 

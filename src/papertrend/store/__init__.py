@@ -13,6 +13,7 @@ concept, each owning its transactions::
     store.coordination  politeness slots, job leases, cursors, abuse limits (coordination.py)
     store.digests       subscribers, the outbox                     (digests.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
+    store.feed_secrets  personal feed addresses (their nonces)      (feed_secrets.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
 every write takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of
@@ -35,6 +36,7 @@ from .accounts import AccountStore
 from .base import utcnow
 from .coordination import CoordinationStore
 from .digests import DigestStore
+from .feed_secrets import FeedSecretStore
 from .papers import PaperStore
 from .runs import RunStore
 from .search import SearchStore
@@ -91,6 +93,7 @@ class Store:
         self.coordination = CoordinationStore(self)
         self.digests = DigestStore(self)
         self.accounts = AccountStore(self)
+        self.feed_secrets = FeedSecretStore(self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

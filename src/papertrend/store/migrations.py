@@ -393,6 +393,17 @@ def _param(sql: str, conn: Connection) -> str:
     return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
 
 
+def _feed_secrets(conn: Connection) -> None:
+    """Personal feed addresses: the nonce each account's secret feed URL is signed with."""
+    m = MetaData()
+    _create(conn, Table(
+        "feed_secrets", m,
+        Column("user_id", Integer, primary_key=True, autoincrement=False),   # users.id (never reused)
+        Column("nonce", String(64), nullable=False),
+        Column("created_at", String(40), nullable=False),
+    ))
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
@@ -402,6 +413,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_text_log", _text_log),
     ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
     ("0008_accounts", _accounts),
+    ("0011_feed_secrets", _feed_secrets),
 ]
 
 

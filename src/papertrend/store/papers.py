@@ -144,9 +144,12 @@ class PaperStore(SubStore):
         return out
 
     def in_range(self, start: str, end: str, sort: str = "upvotes", limit: int | None = None,
-             offset: int = 0, category: str | None = None) -> list[Paper]:
-        """Papers whose list date is in [start, end], most upvoted (or newest) first."""
+             offset: int = 0, category: str | None = None, submitter: str | None = None) -> list[Paper]:
+        """Papers whose list date is in [start, end], most upvoted (or newest) first; only those
+        ``submitter`` put on a daily list, when given (any letter case)."""
         query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end)
+        if submitter:
+            query = query.where(func.lower(t.papers.c.submitter) == submitter.lower())
         if category:
             query = query.where(t.papers.c.id.in_(
                 select(t.paper_categories.c.paper_id).where(t.paper_categories.c.category == category)))
@@ -158,6 +161,18 @@ class PaperStore(SubStore):
             query = query.limit(limit).offset(offset)
         with self._read() as conn:
             return [paper_from_row(r) for r in conn.execute(query)]
+
+    def last_changed_of(self, ids: Sequence[str]) -> str | None:
+        """When the newest change to any of these papers was stored (ISO, UTC), or None: a
+        feed's Last-Modified."""
+        newest: str | None = None
+        with self._read() as conn:
+            for chunk in chunks(list(ids)):
+                value = conn.execute(select(func.max(t.papers.c.last_changed))
+                                     .where(t.papers.c.id.in_(chunk))).scalar_one()
+                if value is not None and (newest is None or value > newest):
+                    newest = value
+        return newest
 
     def count_in_range(self, start: str, end: str) -> int:
         with self._read() as conn:

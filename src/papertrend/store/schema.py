@@ -306,3 +306,12 @@ app_state = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
+
+# A reader's personal feed address carries an HMAC of this nonce (web/feeds.py): a new nonce, or
+# none, and the old address stops working. One address per account.
+feed_secrets = Table(
+    "feed_secrets", metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("nonce", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)

@@ -20,6 +20,7 @@ from ..accounts.sessions import SESSION_DAYS, session_value
 from ..digest import subscribe as sub
 from ..models import Subscriber, User
 from ..store import utcnow
+from .feeds import personal_links
 from .render import Renderer
 from .security import checked_form, client_address, require, set_session
 
@@ -89,7 +90,8 @@ def _subscription(request: Request, user: User) -> Subscriber | None:
 
 def account_page(request: Request) -> Response:
     user = require(request)
-    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": False})
+    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": False,
+                                           "feed": personal_links(request, user)})
 
 
 async def account_digest(request: Request) -> Response:
@@ -116,7 +118,8 @@ def _account_digest(request: Request, form: FormData) -> Response:
             subscriber = store.digests.get(subscriber.id) or subscriber
         if subscriber.status == "confirmed":
             sub.save_preferences(store, subscriber, {k: str(v) for k, v in form.items()})
-    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": True})
+    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": True,
+                                           "feed": personal_links(request, user)})
 
 
 def admin_page(request: Request) -> Response:

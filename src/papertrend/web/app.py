@@ -35,7 +35,7 @@ from ..config import Settings
 from ..digest.pump import MailPump
 from ..errors import PapertrendError, SignInRequired
 from ..store import Store
-from . import accounts, subscriptions, views
+from . import accounts, api, feeds, markdown, openapi, subscriptions, views
 from .render import Renderer, wants_json
 from .security import BodyLimit
 
@@ -128,10 +128,14 @@ def handle_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SignInRequired) and not wants_json(request) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
-    if wants_json(request):
-        return JSONResponse({"error": message, "status": status}, status_code=status)
+    # A 405 names the methods the path allows (RFC 9110); the API's errors are always JSON.
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if wants_json(request) or request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response = renderer.page(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response.headers.update(headers)
+    return response
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -148,6 +152,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/signout", accounts.signout, methods=["POST"], name="signout"),
         Route("/account", accounts.account_page, name="account"),
         Route("/account/digest", accounts.account_digest, methods=["POST"], name="account_digest"),
+        Route("/account/feed", feeds.account_feed, methods=["POST"], name="account_feed"),
         Route("/admin", accounts.admin_page, name="admin"),
         Route("/subscribe", subscriptions.subscribe_post, methods=["POST"], name="subscribe"),
         Route("/subscribe/confirm", subscriptions.confirm, methods=["GET", "POST"], name="confirm"),
@@ -160,8 +165,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/trending", views.memory_first(views.trending_page), name="trending"),
         Route("/trending.json", views.memory_first(views.trending_page), name="trending_json"),
         Route("/papers/date", views.date_picker, name="date_picker"),
-        Route("/papers/{kind:str}/{key:str}", views.memory_first(views.period_page), name="period"),
-        Route("/papers/{paper_id:path}", views.memory_first(views.paper_page), name="paper"),
+        # Before the paper pages: the API, feeds, OpenAPI, and a paper as Markdown (/papers/{id}.md).
+        *api.ROUTES, *feeds.ROUTES, *openapi.ROUTES,
+        Route("/papers/{paper_id:path}.md", markdown.markdown_page, name="paper_markdown"),
+        Route("/papers/{kind:str}/{key:str}", markdown.negotiated(views.memory_first(views.period_page)),
+              name="period"),
+        Route("/papers/{paper_id:path}", markdown.negotiated(views.memory_first(views.paper_page)), name="paper"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     searcher = _lazy_searcher(settings, store)

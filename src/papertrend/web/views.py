@@ -22,6 +22,7 @@ from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
 from ..models import SearchFilters
+from . import feeds
 from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
@@ -126,6 +127,7 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
         "period": period, "papers": papers, "total": total, "prev": prev, "next": nxt, "before": before,
         "after": after, "nearest": nearest, "is_home": is_home,
         "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
+        "feeds": feeds.links({"date": "daily", "week": "weekly", "month": "monthly"}[period.kind]),
     }
     return renderer.respond(request, etag, "list.html", context, data, as_json)
 
@@ -224,7 +226,9 @@ def trending_page(request: Request) -> Response:
 
     context = {"entries": entries, "window": window, "windows": list(WINDOWS), "category": category or "",
                "category_label": category_label(category) if category else "", "has_code": has_code,
-               "anchor": anchor, "categories": categories, "pagination": pagination, "total": total}
+               "anchor": anchor, "categories": categories, "pagination": pagination, "total": total,
+               "feeds": feeds.links("trending", window=window, category=category or "")
+               + (feeds.links("category", category=category) if category else [])}
     return renderer.respond(request, etag, "trending.html", context, data, as_json)
 
 
@@ -278,7 +282,8 @@ def _search_page(request: Request) -> Response:
     renderer: Renderer = request.app.state.renderer
     return renderer.page(request, "search.html", {"q": results.query.text if q else "", "hits": hits,
                                                   "notice": results.query.notice, "filters": filters,
-                                                  "sort": sort, "mode": mode, "searched": bool(q.strip())})
+                                                  "sort": sort, "mode": mode, "searched": bool(q.strip()),
+                                                  "feeds": feeds.links("search", q=q.strip()) if q.strip() else []})
 
 
 def jobs_page(request: Request) -> Response:
