@@ -401,6 +401,7 @@ def _digest_feed(request: Request, user: User) -> Feed:
     """The papers the reader's digest picks (their topics, authors and categories; everything
     when they have none or no digest) from the last week of lists, best first."""
     from ..digest import compose
+    from ..digest.build import ranked_papers
 
     store: Store = request.app.state.store
     subscriber = store.digests.by_email(user.email)
@@ -409,7 +410,7 @@ def _digest_feed(request: Request, user: User) -> Feed:
     start = end - timedelta(days=PERSONAL_DAYS - 1)
     period = Period("range", f"{start}..{end}", start, end)
     interests = compose.Interests.of(subscriber) if subscriber and subscriber.status == "confirmed" else None
-    ranked = compose.rank_for_period(store.papers.in_range(start.isoformat(), end.isoformat()), period)
+    ranked = ranked_papers(store, period)  # the digest's own ranking, the one /trending uses
     chosen = [p for p in ranked if interests is None or compose.matches(compose.Candidate.of(p), interests)]
     papers = visible(chosen[:request.app.state.settings.page_size])
     what = ", ".join((subscriber.topics + subscriber.authors + subscriber.categories)
