@@ -100,7 +100,7 @@ def test_hostile_text_is_escaped_and_csp_forbids_inline_script(client: TestClien
         assert "<script>alert" not in r.text and "<img src=x" not in r.text and "<b>Mallory" not in r.text
         assert "&lt;script&gt;" in r.text
         assert "script-src 'self'" in r.headers["content-security-policy"]
-    assert "x<sup>2</sup>" in client.get("/papers/2607.00001").text  # inline LaTeX shown cleanly
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in client.get("/papers/2607.00001").text  # inline LaTeX as MathML
 
 
 def test_etag_and_304(client: TestClient) -> None:

@@ -173,12 +173,13 @@ class PaperStore(SubStore):
             value: str | None = conn.execute(select(func.max(t.papers.c.list_date))).scalar_one()
             return value
 
-    def neighbour_dates(self, day: str) -> tuple[str | None, str | None]:
-        """The nearest list dates with papers before and after ``day``."""
+    def neighbour_dates(self, day: str, last_day: str | None = None) -> tuple[str | None, str | None]:
+        """The nearest list dates with papers before ``day`` and after ``last_day`` (default:
+        ``day``): the neighbours of a day, or of a week or month from its first to last day."""
         c = t.papers.c
         with self._read() as conn:
             before = conn.execute(select(func.max(c.list_date)).where(c.list_date < day)).scalar_one()
-            after = conn.execute(select(func.min(c.list_date)).where(c.list_date > day)).scalar_one()
+            after = conn.execute(select(func.min(c.list_date)).where(c.list_date > (last_day or day))).scalar_one()
         return before, after
 
     def day_counts(self, start: str, end: str) -> list[DayCount]:

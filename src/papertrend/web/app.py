@@ -160,6 +160,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/trending", views.memory_first(views.trending_page), name="trending"),
         Route("/trending.json", views.memory_first(views.trending_page), name="trending_json"),
         Route("/papers/date", views.date_picker, name="date_picker"),
+        Route("/papers/week", views.period_picker, name="week_picker"),
+        Route("/papers/month", views.period_picker, name="month_picker"),
         Route("/papers/{kind:str}/{key:str}", views.memory_first(views.period_page), name="period"),
         Route("/papers/{paper_id:path}", views.memory_first(views.paper_page), name="paper"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

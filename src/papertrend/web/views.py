@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ..errors import BadRequest, NotFound
 from ..ids import is_valid_paper_id
-from ..periods import PARSERS, Period, parse_date
+from ..periods import PARSERS, Period, parse_date, period_containing
 from ..store import Store
 from ..models import SearchFilters
+from .paging import Pagination
 from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
@@ -70,6 +71,10 @@ def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True, "papers": store.papers.count(), "search": search, "worker": os.getpid()})
 
 
+# The home page says "data as of" when its newest day is older than this: the list is then not today's.
+STALE_AFTER_DAYS = 2
+
+
 def home(request: Request) -> Response:
     store: Store = request.app.state.store
     latest = store.papers.latest_list_date() or date.today().isoformat()
@@ -82,6 +87,23 @@ async def date_picker(request: Request) -> Response:
     value = request.query_params.get("date", "")
     period = parse_date(value)
     return RedirectResponse(str(request.app.url_path_for("period", kind="date", key=period.key)), status_code=303)
+
+
+def period_picker(request: Request) -> Response:
+    """The week and month pickers' GET forms (``?week=2026-W31``, ``?month=2026-07``; a date
+    works in either, for browsers whose picker is a text box), and the header's Weekly and
+    Monthly links (no value: the newest week or month with papers)."""
+    kind = "week" if request.url.path.endswith("/week") else "month"
+    value = request.query_params.get(kind, "").strip()
+    if not value:
+        store: Store = request.app.state.store
+        latest = store.papers.latest_list_date()
+        period = period_containing(kind, date.fromisoformat(latest) if latest else date.today())
+    elif len(value) == 10:
+        period = period_containing(kind, parse_date(value).start)
+    else:
+        period = PARSERS[kind](value)
+    return RedirectResponse(str(request.app.url_path_for("period", kind=kind, key=period.key)), status_code=303)
 
 
 def period_page(request: Request) -> Response:
@@ -101,30 +123,37 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
     start, end = period.start.isoformat(), period.end.isoformat()
-    limit = request.app.state.settings.page_size if period.kind == "date" else 200
-    papers = store.papers.in_range(start, end, limit=limit)
-    total = len(papers) if len(papers) < limit else store.papers.count_in_range(start, end)
-    before, after = store.papers.neighbour_dates(start) if period.kind == "date" else (None, None)
+    total = store.papers.count_in_range(start, end)
+    pages = Pagination.of(request, request.app.state.settings.page_size, total)
+    papers = store.papers.in_range(start, end, limit=pages.per_page, offset=pages.offset)
+    # Previous and next lead to the nearest period with papers, never into an empty stretch or
+    # the future; an empty period offers the nearest ones either side.
+    before, after = store.papers.neighbour_dates(start, end)
+    prev = period_containing(period.kind, date.fromisoformat(before)) if before else None
+    nxt = period_containing(period.kind, date.fromisoformat(after)) if after else None
     nearest = None
     if not papers and period.kind == "date":
         candidates = [d for d in (before, after) if d]
         if candidates:
             nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days))
-    prev, nxt = period.previous(), period.next()
+    latest = store.papers.latest_list_date()
+    stale = (is_home and latest is not None
+             and (date.today() - date.fromisoformat(latest)).days > STALE_AFTER_DAYS)
 
     def data() -> dict[str, Any]:
         return {
             "period": {"kind": period.kind, "key": period.key, "start": start, "end": end, "label": period.label},
-            "total": total,
-            "previous": prev.key, "next": nxt.key,
+            "total": total, "pagination": pages.to_json(),
+            "previous": prev.key if prev else None, "next": nxt.key if nxt else None,
             "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
+            "data_as_of": latest,
             "papers": [p.to_json() for p in papers],
         }
 
     week = period.start.isocalendar()
     context = {
-        "period": period, "papers": papers, "total": total, "prev": prev, "next": nxt, "before": before,
-        "after": after, "nearest": nearest, "is_home": is_home,
+        "period": period, "papers": papers, "total": total, "pages": pages, "prev": prev, "next": nxt,
+        "before": before, "after": after, "nearest": nearest, "is_home": is_home, "latest": latest, "stale": stale,
         "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
     }
     return renderer.respond(request, etag, "list.html", context, data, as_json)
