@@ -77,11 +77,27 @@ def _style(m: re.Match[str]) -> str:
     return f"<{tag}>{m.group(2)}</{tag}>" if tag else m.group(2)
 
 
-def _prose(text: str) -> str:
+# A web address in already escaped text: no quote or angle bracket can be in it (escaped to
+# entities), "&amp;" may; trailing punctuation belongs to the sentence.
+_URL = re.compile(r"\bhttps?://(?:[^\s&<>\"'\\]|&amp;)+")
+_TRAILING = ".,;:!?)]}"
+
+
+def _link(m: re.Match[str]) -> str:
+    url = m.group(0)
+    cut = len(url.rstrip(_TRAILING))
+    if ")" in url[cut:] and "(" in url[:cut]:
+        cut += 1  # https://en.wikipedia.org/wiki/X_(y) keeps its parenthesis
+    url, rest = url[:cut], url[cut:]
+    return f'<a href="{url}" rel="nofollow noopener noreferrer">{url}</a>{rest}'
+
+
+def _prose(text: str, links: bool = False) -> str:
     html = str(escape(text))
     for _ in range(3):  # nested \textbf{\emph{..}}
         html = STYLE.sub(_style, html)
-    return COMMAND.sub(command, html)
+    html = COMMAND.sub(command, html)
+    return _URL.sub(_link, html) if links else html
 
 
 def _fallback(formula: str) -> str:
@@ -91,12 +107,22 @@ def _fallback(formula: str) -> str:
 
 def render(text: str | None) -> Markup:
     """Escaped HTML with inline LaTeX made readable: $x^2$ as MathML, \\emph{word}, \\alpha, 10\\%."""
+    return _render(text, links=False)
+
+
+def render_linked(text: str | None) -> Markup:
+    """``render``, with the web addresses in the prose as links (nofollow: paper text is not
+    an endorsement). For an abstract standing alone, not inside a link (a list's title)."""
+    return _render(text, links=True)
+
+
+def _render(text: str | None, links: bool) -> Markup:
     if not text:
         return Markup("")
     out, at = [], 0
     for m in MATH.finditer(text):
-        out.append(_prose(text[at:m.start()]))
+        out.append(_prose(text[at:m.start()], links))
         out.append(mathml(m.group(1)) or _fallback(m.group(1)))
         at = m.end()
-    out.append(_prose(text[at:]))
+    out.append(_prose(text[at:], links))
     return Markup("".join(out))

@@ -81,6 +81,11 @@ def home(request: Request) -> Response:
     return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers and feed readers ask for /favicon.ico whatever the page says: send them the icon."""
+    return RedirectResponse(str(request.app.url_path_for("static", path="favicon.svg")), status_code=301)
+
+
 async def date_picker(request: Request) -> Response:
     """The date picker's GET form lands here: send the reader to that day's page. (No I/O, so
     it stays on the event loop.)"""
@@ -187,7 +192,9 @@ def paper_page(request: Request) -> Response:
     if as_json:
         return renderer.respond(request, etag, "paper.html", {}, data, as_json)
     context = {"paper": paper, "bibtex": entry, "observations": store.signals.observations(paper.id),
-               "similar": similar, "spark": sparkline(history, width=200, height=40), "trend": trend,
+               # One snapshot draws no line (a lone dot): the stars count is in the links already.
+               "similar": similar, "spark": sparkline(history, width=200, height=40) if len(history) > 1 else "",
+               "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
