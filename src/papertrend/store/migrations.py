@@ -393,6 +393,23 @@ def _param(sql: str, conn: Connection) -> str:
     return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
 
 
+def _thumbnails(conn: Connection) -> None:
+    """Papers keep their source's thumbnail address; the local cache of fetched thumbnails."""
+    conn.exec_driver_sql("ALTER TABLE papers ADD COLUMN thumbnail_url TEXT")
+    m = MetaData()
+    Table("papers", m, Column("id", String(64), primary_key=True))  # only what the foreign key names
+    Table(
+        "paper_thumbnails", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("file", String(100)),
+        Column("status", String(20), nullable=False),
+        Column("error", Text),
+        Column("fetched_at", String(40), nullable=False),
+    )
+    m.tables["paper_thumbnails"].create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
@@ -402,6 +419,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_text_log", _text_log),
     ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
     ("0008_accounts", _accounts),
+    ("0010_thumbnails", _thumbnails),
 ]
 
 

@@ -189,6 +189,38 @@ class PaperStore(SubStore):
         with self._read() as conn:
             return [DayCount(d, n) for d, n in conn.execute(query)]
 
+    def thumbnails_to_fetch(self, limit: int) -> list[tuple[str, str]]:
+        """(paper id, thumbnail address) of papers whose thumbnail was never tried, or whose
+        address changed since; newest list dates first."""
+        p, th = t.papers.c, t.paper_thumbnails.c
+        query = (select(p.id, p.thumbnail_url)
+                 .select_from(t.papers.outerjoin(t.paper_thumbnails, th.paper_id == p.id))
+                 .where(p.thumbnail_url.is_not(None),
+                        (th.paper_id.is_(None)) | (th.url != p.thumbnail_url))
+                 .order_by(p.list_date.desc(), p.id).limit(limit))
+        with self._read() as conn:
+            return [(r.id, r.thumbnail_url) for r in conn.execute(query)]
+
+    def record_thumbnail(self, paper_id: str, url: str, file: str | None, error: str | None, at: str) -> None:
+        """What fetching ``url`` gave: the cached file's name, or the error (not tried again
+        until the address changes)."""
+        th = t.paper_thumbnails
+        with self._write() as conn:
+            conn.execute(th.delete().where(th.c.paper_id == paper_id))
+            conn.execute(th.insert().values(paper_id=paper_id, url=url, file=file,
+                                            status="ok" if file else "error", error=error, fetched_at=at))
+
+    def thumbnails_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """paper id -> cached thumbnail file name, for those of ``ids`` that have one."""
+        th = t.paper_thumbnails.c
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(list(ids)):
+                for row in conn.execute(select(th.paper_id, th.file).where(th.paper_id.in_(chunk),
+                                                                           th.status == "ok")):
+                    out[row.paper_id] = row.file
+        return out
+
     def data_version(self) -> str:
         """Changes whenever what a public page shows changes: papers (their text, and their
         signals: imports and star refreshes set ``last_changed``), the trending ranking, vectors
@@ -196,7 +228,8 @@ class PaperStore(SubStore):
         parts = (select(func.count(), func.max(t.papers.c.last_changed)),
                  select(func.max(t.ingest_runs.c.id)),
                  select(func.max(t.trending.c.computed_at)),   # a few thousand rows at most
-                 select(func.max(t.paper_vectors.c.seq)))
+                 select(func.max(t.paper_vectors.c.seq)),
+                 select(func.max(t.paper_thumbnails.c.fetched_at)))  # a fetched thumbnail shows in lists
         with self._read() as conn:
             return "-".join(str(v) for query in parts for v in conn.execute(query).one())
 

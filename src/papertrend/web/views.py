@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from ..errors import BadRequest, NotFound
 from ..ids import is_valid_paper_id
@@ -81,6 +82,18 @@ def home(request: Request) -> Response:
     return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
 
 
+def thumbnail(request: Request) -> Response:
+    """A thumbnail from the local cache (enrich/thumbnails.py wrote it; only its names are served)."""
+    from ..enrich.thumbnails import FILE_NAME, MEDIA_TYPES
+
+    name = request.path_params["file"]
+    path = Path(request.app.state.settings.thumbnail_dir) / name
+    if not FILE_NAME.fullmatch(name) or not path.is_file():
+        raise NotFound("No such thumbnail.")
+    return FileResponse(path, media_type=MEDIA_TYPES[name.rsplit(".", 1)[1]],
+                        headers={"cache-control": "public, max-age=86400", "x-content-type-options": "nosniff"})
+
+
 async def favicon(request: Request) -> Response:
     """Browsers and feed readers ask for /favicon.ico whatever the page says: send them the icon."""
     return RedirectResponse(str(request.app.url_path_for("static", path="favicon.svg")), status_code=301)
@@ -131,6 +144,7 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     total = store.papers.count_in_range(start, end)
     pages = Pagination.of(request, request.app.state.settings.page_size, total)
     papers = store.papers.in_range(start, end, limit=pages.per_page, offset=pages.offset)
+    thumbs = store.papers.thumbnails_of([p.id for p in papers])
     # Previous and next lead to the nearest period with papers, never into an empty stretch or
     # the future; an empty period offers the nearest ones either side.
     before, after = store.papers.neighbour_dates(start, end)
@@ -157,7 +171,7 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
 
     week = period.start.isocalendar()
     context = {
-        "period": period, "papers": papers, "total": total, "pages": pages, "prev": prev, "next": nxt,
+        "period": period, "papers": papers, "thumbs": thumbs, "total": total, "pages": pages, "prev": prev, "next": nxt,
         "before": before, "after": after, "nearest": nearest, "is_home": is_home, "latest": latest, "stale": stale,
         "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
     }
