@@ -195,7 +195,7 @@ def test_subscribe_is_near_the_top_once_and_not_where_it_confuses(site, browser,
     base, settings = site
     page = _page(browser, viewport)
     page.goto(base + "/papers/date/2026-07-31")
-    forms = page.locator(f"form[action='/subscribe']")
+    forms = page.locator("form[action='/subscribe']")
     assert forms.count() == 1
     assert forms.bounding_box()["y"] < 300
     sub.subscribe(store, settings, "reader@example.org", "weekly", "speculative decoding, world models",
