@@ -102,6 +102,8 @@ def test_job_fetches_checks_caps_and_does_not_repeat(store, settings, tmp_path: 
     page = client.get("/papers/date/2026-07-31").text
     assert 'src="/thumbnails/2607.00000.png"' in page and page.count('class="thumb"') == 1
     assert 'class="thumb"' not in client.get("/papers/date/2026-07-31?view=compact").text
+    listed = client.get("/papers/date/2026-07-31.json").json()["papers"]
+    assert [p["thumbnail"] for p in listed if p["thumbnail"]] == ["/thumbnails/2607.00000.png"]
     served = client.get("/thumbnails/2607.00000.png")
     assert served.status_code == 200 and served.content == PNG and served.headers["content-type"] == "image/png"
     for bad in ("/thumbnails/..%2Fpapers.db", "/thumbnails/2607.00001.png", "/thumbnails/x.html"):

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from ..ids import normalize_title
+from ..ids import author_key, normalize_title
 from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
 from .base import SubStore, insert_new
@@ -124,6 +124,7 @@ class PaperStore(SubStore):
                         .values({c: bindparam(c) for c in cols + ["last_changed"]}))
                 conn.execute(stmt, [dict(r, _id=r["id"], last_changed=now) for r in changed])
             _replace_categories(conn, [s[0] for s in writes.new + writes.changed])
+            _replace_authors(conn, [s[0] for s in writes.new + writes.changed])
             insert_new(conn, t.paper_signals, ("paper_id", "source", "observed_at"), writes.signals)
             insert_new(conn, t.repo_stars, ("repo", "observed_at", "source"), writes.stars)
             insert_new(conn, t.repos, ("repo",), [{"repo": r, "status": "new"} for r in writes.repos])
@@ -189,6 +190,18 @@ class PaperStore(SubStore):
         with self._read() as conn:
             return [DayCount(d, n) for d, n in conn.execute(query)]
 
+    def by_author(self, name: str, limit: int, offset: int = 0) -> tuple[int, list[Paper]]:
+        """How many papers list an author of this name (ids.author_key), and a page of them,
+        newest first."""
+        key = author_key(name)
+        ids = select(t.paper_authors.c.paper_id).where(t.paper_authors.c.name_key == key)
+        query = (select(t.papers).where(t.papers.c.id.in_(ids))
+                 .order_by(t.papers.c.list_date.desc(), t.papers.c.upvotes.desc(), t.papers.c.id)
+                 .limit(limit).offset(offset))
+        with self._read() as conn:
+            total = int(conn.execute(select(func.count()).select_from(ids.distinct().subquery())).scalar_one())
+            return total, [paper_from_row(r) for r in conn.execute(query)]
+
     def thumbnails_to_fetch(self, limit: int) -> list[tuple[str, str]]:
         """(paper id, thumbnail address) of papers whose thumbnail was never tried, or whose
         address changed since; newest list dates first."""
@@ -238,6 +251,15 @@ class PaperStore(SubStore):
                  .where(t.paper_sources.c.paper_id == paper_id).order_by(t.paper_sources.c.first_seen))
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _replace_authors(conn: Connection, papers: list[Paper]) -> None:
+    for chunk in chunks([p.id for p in papers]):
+        conn.execute(t.paper_authors.delete().where(t.paper_authors.c.paper_id.in_(chunk)))
+    values = [{"paper_id": p.id, "position": i, "name_key": key}
+              for p in papers for i, key in enumerate(author_key(a.name) for a in p.authors) if key]
+    if values:
+        conn.execute(t.paper_authors.insert(), values)
 
 
 def _replace_categories(conn: Connection, papers: list[Paper]) -> None:

@@ -141,6 +141,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/", views.memory_first(views.home), name="home"),
         Route("/healthz", views.healthz, name="healthz"),
         Route("/favicon.ico", views.favicon, name="favicon"),
+        Route("/authors/{author:path}", views.memory_first(views.author_page), name="author"),
         Route("/thumbnails/{file:str}", views.thumbnail, name="thumbnail"),
         Route("/jobs", views.jobs_page, name="jobs"),
         Route("/signin", accounts.signin_page, name="signin_form"),

@@ -23,7 +23,7 @@ from ..ids import is_valid_paper_id
 from ..periods import PARSERS, Period, parse_date, period_containing
 from ..store import Store
 from ..models import SearchFilters
-from .paging import Pagination
+from .paging import Pagination, requested_page
 from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
@@ -166,7 +166,8 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
             "previous": prev.key if prev else None, "next": nxt.key if nxt else None,
             "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
             "data_as_of": latest,
-            "papers": [p.to_json() for p in papers],
+            "papers": [{**p.to_json(), "thumbnail": f"/thumbnails/{thumbs[p.id]}" if p.id in thumbs else None}
+                       for p in papers],
         }
 
     week = period.start.isocalendar()
@@ -212,6 +213,36 @@ def paper_page(request: Request) -> Response:
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
+
+
+def author_page(request: Request) -> Response:
+    """Papers that list an author of this name (case, accents and punctuation aside), newest first."""
+    from ..ids import author_key
+
+    name, suffix = _split_json(request.path_params["author"])
+    as_json = _wants_json(request, suffix)
+    name = " ".join(name.split())[:200]
+    if not author_key(name):
+        raise NotFound(f"No author named {name[:80]!r} is known here.")
+    store: Store = request.app.state.store
+    renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, as_json)
+    if (hit := renderer.cached(request, etag, as_json)) is not None:
+        return hit
+    per_page = request.app.state.settings.page_size
+    total, papers = store.papers.by_author(name, limit=per_page, offset=(requested_page(request) - 1) * per_page)
+    pages = Pagination.of(request, per_page, total)
+    if not total:
+        raise NotFound(f"No papers by an author named {name[:80]!r} are known here.")
+    key = author_key(name)
+    shown = next((a.name for p in papers for a in p.authors if author_key(a.name) == key), name)
+
+    def data() -> dict[str, Any]:
+        return {"author": shown, "total": total, "pagination": pages.to_json(),
+                "papers": [p.to_json() for p in papers]}
+
+    return renderer.respond(request, etag, "author.html",
+                            {"author": shown, "papers": papers, "total": total, "pages": pages}, data, as_json)
 
 
 class _TrendingEntry(TypedDict):
