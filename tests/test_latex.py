@@ -83,3 +83,24 @@ def test_plain_text_for_titles_and_mail() -> None:
     assert plain("SP$^3$: Faster $O(n^2)$ with \\alpha") == "SP³: Faster O(n²) with α"
     assert plain(r"\textbf{Bold} <script>") == "Bold <script>"  # text only: the caller escapes
     assert plain(None) == ""
+
+
+def test_digest_mail_shows_formulas_as_plain_unicode(settings) -> None:
+    """Mail clients (Gmail, Outlook) drop MathML: both parts of a digest carry the Unicode text."""
+    import email
+    from email import policy
+
+    from papertrend.digest.compose import digest
+    from papertrend.models import Paper, Subscriber
+    from papertrend.periods import parse_date
+
+    paper = Paper(id="2607.00009", title="SP$^3$: Sparse $O(n^2)$ <b>attention</b>",
+                  abstract="We reach $\\alpha_1$ with 10\\% less.", list_date="2026-07-31")
+    subscriber = Subscriber(id=1, email="r@example.org", status="confirmed", link_secret="s")
+    raw = digest(settings, subscriber, parse_date("2026-07-31"), [paper]).raw
+    message = email.message_from_bytes(raw, policy=policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "SP³: Sparse O(n²) <b>attention</b>" in text and "10% less" in text
+    assert "SP³: Sparse O(n²) &lt;b&gt;attention&lt;/b&gt;" in html
+    assert "<math" not in html and "$" not in html
