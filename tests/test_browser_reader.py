@@ -258,3 +258,40 @@ def test_score_bar_parts_carry_letters_and_contrast(store, settings) -> None:
     spark = str(sparkline([("2026-07-01", 10), ("2026-07-15", 250)]))
     assert "10 → 250" in re.sub(r"<[^>]+>", "", spark)  # visible numbers, not only a hover title
     assert "<svg" not in str(sparkline([("2026-07-01", 10)]))  # no lone dot
+
+
+# -- thumbnails and the titles-only mode ---------------------------------------------------------
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_thumbnails_load_from_the_site_and_titles_only_mode(store, settings, shared: Path, tmp_path: Path, browser,
+                                                            viewport) -> None:
+    from test_thumbnails import PNG
+
+    import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
+    settings = settings.replace(thumbnail_dir=str(tmp_path / "thumbs"))
+    (tmp_path / "thumbs").mkdir()
+    top = store.papers.in_range("2026-07-31", "2026-07-31", limit=1)[0]
+    (tmp_path / "thumbs" / f"{top.id}.png").write_bytes(PNG)
+    store.papers.record_thumbnail(top.id, "https://cdn.example/t.png", f"{top.id}.png", None, "2026-08-01T00:00:00")
+    with served(create_app(settings, store)) as base:
+        page = _page(browser, viewport)
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(base + "/papers/date/2026-07-31")
+        img = page.locator("ol.papers img.thumb").first
+        assert img.get_attribute("src") == f"/thumbnails/{top.id}.png"
+        if viewport is DESKTOP:
+            img.scroll_into_view_if_needed()
+            page.wait_for_function("document.querySelector('img.thumb').complete")
+            assert img.evaluate("i => i.naturalWidth") == 16  # loaded under the CSP, from this site
+        else:
+            assert not img.is_visible()  # a phone's width goes to the text
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        full = page.evaluate("document.documentElement.scrollHeight")
+        page.get_by_role("link", name="Titles only").click()
+        page.wait_for_url("**view=compact")
+        assert page.locator("img.thumb").count() == 0 and page.locator("p.abstract").count() == 0
+        assert page.evaluate("document.documentElement.scrollHeight") < full / 2
+        page.get_by_role("link", name="Show abstracts").click()
+        assert page.locator("p.abstract").count() > 0
+        assert not failed
