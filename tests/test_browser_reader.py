@@ -250,6 +250,28 @@ def test_contrast_focus_and_small_things(site, browser, dark) -> None:
     assert not re.search(r"\b1 comments\b", page.locator("main").inner_text())
 
 
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_score_bar_parts_have_3_to_1_contrast_and_letters_on_trending(site, browser, store, dark) -> None:
+    from papertrend.rank.recompute import recompute_trending
+
+    base, _ = site
+    recompute_trending(store)   # the data is old: the windows end at its latest day
+    page = _page(browser, dark=dark)
+    page.goto(base + "/trending?window=month")
+    bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    bars = page.locator("svg.bar")
+    assert bars.count() > 0
+    for part in ("velocity", "stars", "upvotes", "comments"):
+        fill = page.evaluate(f"""(() => {{ const g = document.createElementNS('http://www.w3.org/2000/svg', 'g');
+            g.setAttribute('class', 'part-{part}'); document.querySelector('svg.bar').appendChild(g);
+            const f = getComputedStyle(g).fill; g.remove(); return f }})()""")
+        assert _contrast(fill, bg) >= 3, f"{part} part {fill} on {bg}"
+    assert set(page.locator("svg.bar text").all_text_contents()) <= {"V", "S", "U", "C"}
+    assert page.locator("svg.bar text").count() > 0
+    letters = page.locator(".legend li").evaluate_all("ls => ls.map(l => getComputedStyle(l, '::before').content)")
+    assert letters == ['"V"', '"S"', '"U"', '"C"']
+
+
 def test_score_bar_parts_carry_letters_and_contrast(store, settings) -> None:
     from papertrend.web.charts import score_bar, sparkline
 
