@@ -17,6 +17,7 @@ ALLOWED = {
     "models": set(),
     "config": {"errors"},
     "ids": set(),
+    "mathtext": set(),
     "addresses": {"errors"},
     "periods": {"errors"},
     "sources": {"errors", "models", "ids"},
@@ -25,7 +26,7 @@ ALLOWED = {
     "enrich": {"config", "errors", "models", "ids", "store"},
     "rank": {"config", "errors", "models", "ids", "periods", "store"},
     "search": {"config", "errors", "models", "ids", "store", "enrich"},
-    "digest": {"config", "errors", "models", "ids", "periods", "store", "rank", "addresses"},
+    "digest": {"config", "errors", "models", "ids", "periods", "store", "rank", "addresses", "mathtext"},
     "accounts": {"config", "errors", "models", "ids", "store", "digest", "addresses"},
 }
 

@@ -100,7 +100,7 @@ def test_hostile_text_is_escaped_and_csp_forbids_inline_script(client: TestClien
         assert "<script>alert" not in r.text and "<img src=x" not in r.text and "<b>Mallory" not in r.text
         assert "&lt;script&gt;" in r.text
         assert "script-src 'self'" in r.headers["content-security-policy"]
-    assert "x<sup>2</sup>" in client.get("/papers/2607.00001").text  # inline LaTeX shown cleanly
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in client.get("/papers/2607.00001").text  # inline LaTeX as MathML
 
 
 def test_etag_and_304(client: TestClient) -> None:
@@ -130,3 +130,20 @@ def test_page_cache_setting_keeps_pages_or_renders_each_time(store, settings, sh
         # 304 needs no cached body: the ETag comes from the data version
         revalidated = client.get("/papers/date/2026-07-31", headers={"if-none-match": first.headers["etag"]})
         assert revalidated.status_code == 304
+
+
+def test_author_page_lists_their_papers_and_refuses_unknown_names(client: TestClient, shared: Path) -> None:
+    raw = json.loads((shared / "hf-daily" / "2026-07-31.json").read_text())
+    name = raw[0]["paper"]["authors"][0]["name"]
+    mine = {e["paper"]["id"] for d in ("27", "28", "29", "30", "31")
+            for e in json.loads((shared / "hf-daily" / f"2026-07-{d}.json").read_text())
+            if any(a["name"] == name for a in e["paper"]["authors"])}
+    data = client.get(f"/authors/{name.upper()}.json").json()
+    assert data["total"] == len(mine) and {p["id"] for p in data["papers"]} == mine
+    assert data["author"] == name and data["pagination"]["total"] == len(mine)
+    page = client.get(f"/papers/{raw[0]['paper']['id']}").text
+    assert f'href="/authors/{name.replace(" ", "%20")}"' in page
+    hostile = client.get("/authors/%3Cb%3EMallory%3C%2Fb%3E")  # the hostile fixture's author, escaped
+    assert hostile.status_code == 200 and "&lt;b&gt;Mallory" in hostile.text and "<b>Mallory" not in hostile.text
+    for missing in ("/authors/Nobody%20At%20All", "/authors/%20", "/authors/" + "x" * 5000):
+        assert client.get(missing).status_code == 404

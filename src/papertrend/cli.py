@@ -683,7 +683,8 @@ def _warn_base_url(settings: Settings) -> None:
     local = settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::1")
     if local and base.hostname in ("127.0.0.1", "localhost") and base.port != settings.port:
         err.print(f"[yellow]warning:[/] base_url is {settings.base_url} but this server listens on "
-                  f"{_served_url(settings)}: links in mail will point elsewhere (set base_url)", highlight=False)
+                  f"{_served_url(settings)}: links in mail will point elsewhere (set base_url)", highlight=False,
+                  soft_wrap=True)
 
 
 @cli.command()

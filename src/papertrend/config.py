@@ -91,6 +91,9 @@ class Settings:
     schedule_metadata: str = _setting("30 5 * * *", "Cron (UTC) for the arXiv metadata job: categories for papers "
                                       "without one, arXiv matches for listing-only papers")
     arxiv_metadata_batch: int = _setting(100, "arXiv ids asked for in one request by the metadata job")
+    schedule_thumbnails: str = _setting("15 */4 * * *", "Cron (UTC) for fetching new papers' thumbnails")
+    thumbnail_dir: str = _setting("var/thumbnails", "Folder of the local thumbnail cache (served at /thumbnails/)")
+    thumbnail_max_bytes: int = _setting(500_000, "Largest thumbnail fetched, in bytes; larger ones are refused")
     contact_email: str = _setting("", "Contact address sent in the User-Agent to arXiv and GitHub")
     smtp_host: str = _setting("", "SMTP server; empty writes mail to the local outbox shown at /outbox")
     smtp_port: int = _setting(25, "SMTP port")

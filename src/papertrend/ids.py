@@ -39,6 +39,12 @@ def normalize_title(title: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
+def author_key(name: str) -> str:
+    """A key for one author's name written differently (case, accents, punctuation): an
+    author page lists the papers whose authors have this key."""
+    return normalize_title(name)[:200]
+
+
 def local_id(title: str) -> str:
     """A stable id for a paper that has no arXiv id: derived from its normalized title."""
     digest = hashlib.sha1(normalize_title(title).encode("utf-8")).hexdigest()[:12]

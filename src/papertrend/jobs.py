@@ -133,6 +133,20 @@ def refresh_stars(store: Store, settings: Settings, now: datetime | None = None,
     return dict(counts)
 
 
+def fetch_thumbnails(store: Store, settings: Settings, limit: int = 200,
+                     client: PoliteClient | None = None) -> Counts:
+    """Thumbnails of new papers into the local cache, at the Hugging Face pace."""
+    from .enrich.thumbnails import fetch_thumbnails as fetch
+
+    own = client is None
+    polite = client or PoliteClient(store, settings, "thumbnails", settings.hf_min_interval, max_wait=60.0)
+    try:
+        return dict(fetch(store, settings, polite, limit))
+    finally:
+        if own:
+            polite.close()
+
+
 def prepare_demo(store: Store, settings: Settings, progress: Progress | None = None,
                  embed_progress: EmbedProgress | None = None) -> ImportSummary | None:
     """Load the demo corpus once, with its precomputed vectors, ranked and embedded.
@@ -168,6 +182,8 @@ JOBS: tuple[JobSpec, ...] = (
             "Hugging Face daily papers, the last 3 days"),
     JobSpec("stars", lambda store, settings, now: refresh_stars(store, settings, now),
             "GitHub stars of linked repositories not checked for 12 hours"),
+    JobSpec("thumbnails", lambda store, settings, now: fetch_thumbnails(store, settings),
+            "thumbnails of new papers into the local cache"),
     JobSpec("trending", lambda store, settings, now: dict(recompute_trending(store, now)),
             "the trending recompute"),
     JobSpec("metadata", lambda store, settings, now: fill_metadata(store, settings, now),

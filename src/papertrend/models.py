@@ -75,6 +75,7 @@ class Paper:
     organization: str | None = _f("daily", "text")
     ai_summary: str | None = _f("daily", "text")
     ai_keywords: list[str] = _f("daily", "json", factory=list)
+    thumbnail_url: str | None = _f("daily", "text")   # the source's picture of it (HF's social thumbnail)
     upvotes: int = _f("signal", "int", 0)
     num_comments: int = _f("signal", "int", 0)
     github_stars: int | None = _f("signal", "int")
@@ -148,6 +149,7 @@ class PaperRecord:
     organization: str | None = None
     ai_summary: str | None = None
     ai_keywords: list[str] = field(default_factory=list)
+    thumbnail_url: str | None = None
     # Signals, as observed at ``observed_at`` by this source.
     observed_at: str | None = None
     upvotes: int | None = None

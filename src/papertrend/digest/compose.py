@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..config import Settings
+from ..mathtext import plain
 from ..models import Paper, Subscriber
 from ..periods import Period
 from .links import link
@@ -27,6 +28,9 @@ from .links import link
 TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True,
                    lstrip_blocks=True)
+# Formulas in titles and abstracts go to mail as Unicode text (SP$^3$ -> SP³), not MathML: Gmail
+# and Outlook drop MathML elements and keep their bare text ("SP3"), and the text part has no markup.
+_env.filters["plain"] = plain
 
 
 @dataclass

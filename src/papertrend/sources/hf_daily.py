@@ -67,6 +67,7 @@ def _record(entry: Any, where: str) -> PaperRecord:
     abstract = opt_str(summary, where, "summary")  # type-checks; the text itself keeps paragraphs
     daily = opt_str(paper.get("submittedOnDailyAt"), where, "submittedOnDailyAt")
     repo = opt_str(paper.get("githubRepo"), where, "githubRepo")
+    thumbnail = opt_str(entry.get("thumbnail") or paper.get("thumbnail"), where, "thumbnail")
     return PaperRecord(
         source=FORMAT,
         where=where,
@@ -85,6 +86,8 @@ def _record(entry: Any, where: str) -> PaperRecord:
         organization=opt_str(org.get("fullname") or org.get("name"), where, "organization"),
         ai_summary=opt_str(paper.get("ai_summary"), where, "ai_summary"),
         ai_keywords=keywords,
+        # Only a web address is kept: the worker fetches it later (enrich/thumbnails.py).
+        thumbnail_url=thumbnail if thumbnail and thumbnail.startswith("https://") else None,
         observed_at=daily,
         upvotes=opt_int(paper.get("upvotes"), where, "upvotes"),
         num_comments=opt_int(entry.get("numComments"), where, "numComments"),

@@ -7,6 +7,7 @@ the end, never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from datetime import UTC, datetime
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
                         PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, inspect, select)
 from sqlalchemy.engine import Connection
+
+from ..ids import author_key
 
 # Migrations carry their own DDL, as Alembic's and sqlite-utils' do: each one declares the
 # tables it creates as they were when it shipped, in a MetaData of its own. Nothing here imports
@@ -393,6 +396,44 @@ def _param(sql: str, conn: Connection) -> str:
     return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
 
 
+def _thumbnails_and_authors(conn: Connection) -> None:
+    """Papers keep their source's thumbnail address; the local cache of fetched thumbnails; the
+    index of authors by normalised name, filled from the papers stored."""
+    conn.exec_driver_sql("ALTER TABLE papers ADD COLUMN thumbnail_url TEXT")
+    m = MetaData()
+    Table("papers", m, Column("id", String(64), primary_key=True))  # only what the foreign key names
+    Table(
+        "paper_thumbnails", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("file", String(100)),
+        Column("status", String(20), nullable=False),
+        Column("error", Text),
+        Column("fetched_at", String(40), nullable=False),
+    )
+    m.tables["paper_thumbnails"].create(conn)
+    authors = Table(
+        "paper_authors", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("position", Integer, nullable=False),
+        Column("name_key", String(200), nullable=False),
+        PrimaryKeyConstraint("paper_id", "position"),
+        Index("ix_paper_authors_name_key", "name_key"),
+    )
+    authors.create(conn)
+    rows = []
+    for paper_id, raw in conn.exec_driver_sql("SELECT id, authors_json FROM papers"):
+        for position, author in enumerate(json.loads(raw or "[]")):
+            key = author_key(str(author.get("name", "")))
+            if key:
+                rows.append({"paper_id": paper_id, "position": position, "name_key": key})
+        if len(rows) >= 5000:
+            conn.execute(authors.insert(), rows)
+            rows = []
+    if rows:
+        conn.execute(authors.insert(), rows)
+
+
 def _feed_secrets(conn: Connection) -> None:
     """Personal feed addresses: the nonce each account's secret feed URL is signed with."""
     m = MetaData()
@@ -413,6 +454,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_text_log", _text_log),
     ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
     ("0008_accounts", _accounts),
+    ("0010_thumbnails_and_authors", _thumbnails_and_authors),
     ("0011_feed_secrets", _feed_secrets),
 ]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from ..ids import normalize_title
+from ..ids import author_key, normalize_title
 from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
 from .base import SubStore, insert_new
@@ -124,6 +124,7 @@ class PaperStore(SubStore):
                         .values({c: bindparam(c) for c in cols + ["last_changed"]}))
                 conn.execute(stmt, [dict(r, _id=r["id"], last_changed=now) for r in changed])
             _replace_categories(conn, [s[0] for s in writes.new + writes.changed])
+            _replace_authors(conn, [s[0] for s in writes.new + writes.changed])
             insert_new(conn, t.paper_signals, ("paper_id", "source", "observed_at"), writes.signals)
             insert_new(conn, t.repo_stars, ("repo", "observed_at", "source"), writes.stars)
             insert_new(conn, t.repos, ("repo",), [{"repo": r, "status": "new"} for r in writes.repos])
@@ -188,12 +189,13 @@ class PaperStore(SubStore):
             value: str | None = conn.execute(select(func.max(t.papers.c.list_date))).scalar_one()
             return value
 
-    def neighbour_dates(self, day: str) -> tuple[str | None, str | None]:
-        """The nearest list dates with papers before and after ``day``."""
+    def neighbour_dates(self, day: str, last_day: str | None = None) -> tuple[str | None, str | None]:
+        """The nearest list dates with papers before ``day`` and after ``last_day`` (default:
+        ``day``): the neighbours of a day, or of a week or month from its first to last day."""
         c = t.papers.c
         with self._read() as conn:
             before = conn.execute(select(func.max(c.list_date)).where(c.list_date < day)).scalar_one()
-            after = conn.execute(select(func.min(c.list_date)).where(c.list_date > day)).scalar_one()
+            after = conn.execute(select(func.min(c.list_date)).where(c.list_date > (last_day or day))).scalar_one()
         return before, after
 
     def day_counts(self, start: str, end: str) -> list[DayCount]:
@@ -203,6 +205,50 @@ class PaperStore(SubStore):
         with self._read() as conn:
             return [DayCount(d, n) for d, n in conn.execute(query)]
 
+    def by_author(self, name: str, limit: int, offset: int = 0) -> tuple[int, list[Paper]]:
+        """How many papers list an author of this name (ids.author_key), and a page of them,
+        newest first."""
+        key = author_key(name)
+        ids = select(t.paper_authors.c.paper_id).where(t.paper_authors.c.name_key == key)
+        query = (select(t.papers).where(t.papers.c.id.in_(ids))
+                 .order_by(t.papers.c.list_date.desc(), t.papers.c.upvotes.desc(), t.papers.c.id)
+                 .limit(limit).offset(offset))
+        with self._read() as conn:
+            total = int(conn.execute(select(func.count()).select_from(ids.distinct().subquery())).scalar_one())
+            return total, [paper_from_row(r) for r in conn.execute(query)]
+
+    def thumbnails_to_fetch(self, limit: int) -> list[tuple[str, str]]:
+        """(paper id, thumbnail address) of papers whose thumbnail was never tried, or whose
+        address changed since; newest list dates first."""
+        p, th = t.papers.c, t.paper_thumbnails.c
+        query = (select(p.id, p.thumbnail_url)
+                 .select_from(t.papers.outerjoin(t.paper_thumbnails, th.paper_id == p.id))
+                 .where(p.thumbnail_url.is_not(None),
+                        (th.paper_id.is_(None)) | (th.url != p.thumbnail_url))
+                 .order_by(p.list_date.desc(), p.id).limit(limit))
+        with self._read() as conn:
+            return [(r.id, r.thumbnail_url) for r in conn.execute(query)]
+
+    def record_thumbnail(self, paper_id: str, url: str, file: str | None, error: str | None, at: str) -> None:
+        """What fetching ``url`` gave: the cached file's name, or the error (not tried again
+        until the address changes)."""
+        th = t.paper_thumbnails
+        with self._write() as conn:
+            conn.execute(th.delete().where(th.c.paper_id == paper_id))
+            conn.execute(th.insert().values(paper_id=paper_id, url=url, file=file,
+                                            status="ok" if file else "error", error=error, fetched_at=at))
+
+    def thumbnails_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """paper id -> cached thumbnail file name, for those of ``ids`` that have one."""
+        th = t.paper_thumbnails.c
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(list(ids)):
+                for row in conn.execute(select(th.paper_id, th.file).where(th.paper_id.in_(chunk),
+                                                                           th.status == "ok")):
+                    out[row.paper_id] = row.file
+        return out
+
     def data_version(self) -> str:
         """Changes whenever what a public page shows changes: papers (their text, and their
         signals: imports and star refreshes set ``last_changed``), the trending ranking, vectors
@@ -210,7 +256,8 @@ class PaperStore(SubStore):
         parts = (select(func.count(), func.max(t.papers.c.last_changed)),
                  select(func.max(t.ingest_runs.c.id)),
                  select(func.max(t.trending.c.computed_at)),   # a few thousand rows at most
-                 select(func.max(t.paper_vectors.c.seq)))
+                 select(func.max(t.paper_vectors.c.seq)),
+                 select(func.max(t.paper_thumbnails.c.fetched_at)))  # a fetched thumbnail shows in lists
         with self._read() as conn:
             return "-".join(str(v) for query in parts for v in conn.execute(query).one())
 
@@ -249,6 +296,15 @@ def _without_categories(after: str) -> tuple[Any, ...]:
 
 def _listing_only(after: str) -> tuple[Any, ...]:
     return t.papers.c.id > after, t.papers.c.id.like("pt-%"), t.papers.c.metadata_source == "listing"
+
+
+def _replace_authors(conn: Connection, papers: list[Paper]) -> None:
+    for chunk in chunks([p.id for p in papers]):
+        conn.execute(t.paper_authors.delete().where(t.paper_authors.c.paper_id.in_(chunk)))
+    values = [{"paper_id": p.id, "position": i, "name_key": key}
+              for p in papers for i, key in enumerate(author_key(a.name) for a in p.authors) if key]
+    if values:
+        conn.execute(t.paper_authors.insert(), values)
 
 
 def _replace_categories(conn: Connection, papers: list[Paper]) -> None:

@@ -159,6 +159,29 @@ trending = Table(
 
 # One embedding per paper and model: float32 little-endian bytes. The vector index is built
 # from this table, so the database stays the single source of truth.
+# Who wrote what, by normalised name (ids.author_key): the author pages' index. Kept by the
+# papers store's write path beside paper_categories.
+paper_authors = Table(
+    "paper_authors", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name_key", String(200), nullable=False),
+    PrimaryKeyConstraint("paper_id", "position"),
+    Index("ix_paper_authors_name_key", "name_key"),
+)
+
+# Thumbnails fetched into the local cache (enrich/thumbnails.py): one row per paper whose
+# thumbnail_url was tried, with the file served from papertrend itself, or why there is none.
+paper_thumbnails = Table(
+    "paper_thumbnails", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", Text, nullable=False),               # the address fetched (a new one is fetched again)
+    Column("file", String(100)),                       # name in the thumbnail folder; None when it failed
+    Column("status", String(20), nullable=False),      # ok, error
+    Column("error", Text),
+    Column("fetched_at", String(40), nullable=False),
+)
+
 paper_vectors = Table(
     "paper_vectors", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),  # lets an index load only what is new

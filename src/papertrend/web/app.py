@@ -144,6 +144,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes = [
         Route("/", views.memory_first(views.home), name="home"),
         Route("/healthz", views.healthz, name="healthz"),
+        Route("/favicon.ico", views.favicon, name="favicon"),
+        Route("/authors/{author:path}", views.memory_first(views.author_page), name="author"),
+        Route("/thumbnails/{file:str}", views.thumbnail, name="thumbnail"),
         Route("/jobs", views.jobs_page, name="jobs"),
         Route("/signin", accounts.signin_page, name="signin_form"),
         Route("/signin", accounts.signin_post, methods=["POST"], name="signin"),
@@ -165,6 +168,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/trending", views.memory_first(views.trending_page), name="trending"),
         Route("/trending.json", views.memory_first(views.trending_page), name="trending_json"),
         Route("/papers/date", views.date_picker, name="date_picker"),
+        Route("/papers/week", views.period_picker, name="week_picker"),
+        Route("/papers/month", views.period_picker, name="month_picker"),
         # Before the paper pages: the API, feeds, OpenAPI, and a paper as Markdown (/papers/{id}.md).
         *api.ROUTES, *feeds.ROUTES, *openapi.ROUTES,
         Route("/papers/{paper_id:path}.md", markdown.markdown_page, name="paper_markdown"),

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, NoMatchFound
 
 from ..config import Settings
+from ..mathtext import plain
 from ..models import Author, Paper
 from . import latex
 from .security import (CSRF_FIELD, CSRF_PLACEHOLDER, NAV_PLACEHOLDER, personalise, set_visitor_cookies,
@@ -37,6 +38,11 @@ def excerpt(text: str, limit: int = 300) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut + " …"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 comment``, ``2 comments`` (``many`` when adding an s is wrong)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def compact_number(n: int | None) -> str:
@@ -103,8 +109,9 @@ class Renderer:
         self.settings = settings
         self.env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["html"]),
                                trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(latex=latex.render, short_authors=short_authors, excerpt=excerpt,
-                                compact=compact_number)
+        self.env.filters.update(latex=latex.render, latex_linked=latex.render_linked, plain=plain,
+                                short_authors=short_authors, excerpt=excerpt, compact=compact_number,
+                                plural=plural)
         self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes),
                                 csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" '
                                                   f'value="{CSRF_PLACEHOLDER}">'),

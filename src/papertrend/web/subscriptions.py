@@ -65,7 +65,7 @@ def _confirm(request: Request, form: FormData | None) -> Response:
     if form is not None:
         sub.confirm(request.app.state.store, subscriber)
         prefs = links.link(request.app.state.settings, "/preferences", "prefs", subscriber)
-        return _page(request, "confirmed.html", {"prefs": prefs.split("?", 1)[1]})
+        return _page(request, "confirmed.html", {"prefs": prefs.split("?", 1)[1], "subscriber": subscriber})
     # Mail scanners follow links: a GET only shows the button.
     return _page(request, "confirm.html", {"token": token, "subscriber": subscriber})
 

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from ..errors import BadRequest, NotFound
 from ..ids import is_valid_paper_id
-from ..periods import PARSERS, Period, parse_date
+from ..periods import PARSERS, Period, parse_date, period_containing
 from ..store import Store
 from ..models import SearchFilters
 from . import feeds
+from .paging import Pagination, requested_page
 from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
@@ -71,10 +73,31 @@ def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True, "papers": store.papers.count(), "search": search, "worker": os.getpid()})
 
 
+# The home page says "data as of" when its newest day is older than this: the list is then not today's.
+STALE_AFTER_DAYS = 2
+
+
 def home(request: Request) -> Response:
     store: Store = request.app.state.store
     latest = store.papers.latest_list_date() or date.today().isoformat()
     return _render_period(request, parse_date(latest), _wants_json(request, False), is_home=True)
+
+
+def thumbnail(request: Request) -> Response:
+    """A thumbnail from the local cache (enrich/thumbnails.py wrote it; only its names are served)."""
+    from ..enrich.thumbnails import FILE_NAME, MEDIA_TYPES
+
+    name = request.path_params["file"]
+    path = Path(request.app.state.settings.thumbnail_dir) / name
+    if not FILE_NAME.fullmatch(name) or not path.is_file():
+        raise NotFound("No such thumbnail.")
+    return FileResponse(path, media_type=MEDIA_TYPES[name.rsplit(".", 1)[1]],
+                        headers={"cache-control": "public, max-age=86400", "x-content-type-options": "nosniff"})
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers and feed readers ask for /favicon.ico whatever the page says: send them the icon."""
+    return RedirectResponse(str(request.app.url_path_for("static", path="favicon.svg")), status_code=301)
 
 
 async def date_picker(request: Request) -> Response:
@@ -83,6 +106,23 @@ async def date_picker(request: Request) -> Response:
     value = request.query_params.get("date", "")
     period = parse_date(value)
     return RedirectResponse(str(request.app.url_path_for("period", kind="date", key=period.key)), status_code=303)
+
+
+def period_picker(request: Request) -> Response:
+    """The week and month pickers' GET forms (``?week=2026-W31``, ``?month=2026-07``; a date
+    works in either, for browsers whose picker is a text box), and the header's Weekly and
+    Monthly links (no value: the newest week or month with papers)."""
+    kind = "week" if request.url.path.endswith("/week") else "month"
+    value = request.query_params.get(kind, "").strip()
+    if not value:
+        store: Store = request.app.state.store
+        latest = store.papers.latest_list_date()
+        period = period_containing(kind, date.fromisoformat(latest) if latest else date.today())
+    elif len(value) == 10:
+        period = period_containing(kind, parse_date(value).start)
+    else:
+        period = PARSERS[kind](value)
+    return RedirectResponse(str(request.app.url_path_for("period", kind=kind, key=period.key)), status_code=303)
 
 
 def period_page(request: Request) -> Response:
@@ -102,30 +142,39 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
     start, end = period.start.isoformat(), period.end.isoformat()
-    limit = request.app.state.settings.page_size if period.kind == "date" else 200
-    papers = store.papers.in_range(start, end, limit=limit)
-    total = len(papers) if len(papers) < limit else store.papers.count_in_range(start, end)
-    before, after = store.papers.neighbour_dates(start) if period.kind == "date" else (None, None)
+    total = store.papers.count_in_range(start, end)
+    pages = Pagination.of(request, request.app.state.settings.page_size, total)
+    papers = store.papers.in_range(start, end, limit=pages.per_page, offset=pages.offset)
+    thumbs = store.papers.thumbnails_of([p.id for p in papers])
+    # Previous and next lead to the nearest period with papers, never into an empty stretch or
+    # the future; an empty period offers the nearest ones either side.
+    before, after = store.papers.neighbour_dates(start, end)
+    prev = period_containing(period.kind, date.fromisoformat(before)) if before else None
+    nxt = period_containing(period.kind, date.fromisoformat(after)) if after else None
     nearest = None
     if not papers and period.kind == "date":
         candidates = [d for d in (before, after) if d]
         if candidates:
             nearest = min(candidates, key=lambda d: abs((date.fromisoformat(d) - period.start).days))
-    prev, nxt = period.previous(), period.next()
+    latest = store.papers.latest_list_date()
+    stale = (is_home and latest is not None
+             and (date.today() - date.fromisoformat(latest)).days > STALE_AFTER_DAYS)
 
     def data() -> dict[str, Any]:
         return {
             "period": {"kind": period.kind, "key": period.key, "start": start, "end": end, "label": period.label},
-            "total": total,
-            "previous": prev.key, "next": nxt.key,
+            "total": total, "pagination": pages.to_json(),
+            "previous": prev.key if prev else None, "next": nxt.key if nxt else None,
             "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
-            "papers": [p.to_json() for p in papers],
+            "data_as_of": latest,
+            "papers": [{**p.to_json(), "thumbnail": f"/thumbnails/{thumbs[p.id]}" if p.id in thumbs else None}
+                       for p in papers],
         }
 
     week = period.start.isocalendar()
     context = {
-        "period": period, "papers": papers, "total": total, "prev": prev, "next": nxt, "before": before,
-        "after": after, "nearest": nearest, "is_home": is_home,
+        "period": period, "papers": papers, "thumbs": thumbs, "total": total, "pages": pages, "prev": prev, "next": nxt,
+        "before": before, "after": after, "nearest": nearest, "is_home": is_home, "latest": latest, "stale": stale,
         "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
         "feeds": feeds.links({"date": "daily", "week": "weekly", "month": "monthly"}[period.kind]),
     }
@@ -160,10 +209,42 @@ def paper_page(request: Request) -> Response:
     if as_json:
         return renderer.respond(request, etag, "paper.html", {}, data, as_json)
     context = {"paper": paper, "bibtex": entry, "observations": store.signals.observations(paper.id),
-               "similar": similar, "spark": sparkline(history, width=200, height=40), "trend": trend,
+               # One snapshot draws no line (a lone dot): the stars count is in the links already.
+               "similar": similar, "spark": sparkline(history, width=200, height=40) if len(history) > 1 else "",
+               "trend": trend,
                "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
+
+
+def author_page(request: Request) -> Response:
+    """Papers that list an author of this name (case, accents and punctuation aside), newest first."""
+    from ..ids import author_key
+
+    name, suffix = _split_json(request.path_params["author"])
+    as_json = _wants_json(request, suffix)
+    name = " ".join(name.split())[:200]
+    if not author_key(name):
+        raise NotFound(f"No author named {name[:80]!r} is known here.")
+    store: Store = request.app.state.store
+    renderer: Renderer = request.app.state.renderer
+    etag = etag_for(request, as_json)
+    if (hit := renderer.cached(request, etag, as_json)) is not None:
+        return hit
+    per_page = request.app.state.settings.page_size
+    total, papers = store.papers.by_author(name, limit=per_page, offset=(requested_page(request) - 1) * per_page)
+    pages = Pagination.of(request, per_page, total)
+    if not total:
+        raise NotFound(f"No papers by an author named {name[:80]!r} are known here.")
+    key = author_key(name)
+    shown = next((a.name for p in papers for a in p.authors if author_key(a.name) == key), name)
+
+    def data() -> dict[str, Any]:
+        return {"author": shown, "total": total, "pagination": pages.to_json(),
+                "papers": [p.to_json() for p in papers]}
+
+    return renderer.respond(request, etag, "author.html",
+                            {"author": shown, "papers": papers, "total": total, "pages": pages}, data, as_json)
 
 
 class _TrendingEntry(TypedDict):
@@ -180,7 +261,6 @@ def trending_page(request: Request) -> Response:
     from ..rank.trending import WINDOWS
     from ..sources.taxonomy import category_label
     from .charts import score_bar, sparkline
-    from .paging import Pagination
 
     as_json = _wants_json(request, request.url.path.endswith(".json"))
     window = request.query_params.get("window", "week")
