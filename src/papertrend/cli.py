@@ -420,8 +420,10 @@ def index() -> None:
 
 @index.command("snapshot")
 @click.option("--force", is_flag=True, help="Write both snapshots even when nothing changed.")
+@click.option("--rebuild", is_flag=True, help="Build the full-text index afresh from the store instead of topping up "
+              "the last snapshot (as the job does by itself once a tenth of the papers changed).")
 @pass_ctx
-def index_snapshot(ctx: Context, force: bool) -> None:
+def index_snapshot(ctx: Context, force: bool, rebuild: bool) -> None:
     """Write the full-text and vector index snapshots now (re-runnable: each starts from the last
     snapshot and reads only the changes since; a missing or damaged one is rebuilt)."""
     from .jobs import snapshot_indexes
@@ -435,7 +437,7 @@ def index_snapshot(ctx: Context, force: bool) -> None:
             bar.reset(task, description=name, total=total)
 
         counts = snapshot_indexes(ctx.store(), ctx.settings, force,
-                                  SnapshotProgress(stage, lambda n: bar.advance(task, n)))
+                                  SnapshotProgress(stage, lambda n: bar.advance(task, n)), rebuild)
     out.print(f"{ctx.settings.snapshot_path}: " + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 

@@ -139,16 +139,18 @@ def prepare_demo(store: Store, settings: Settings, progress: Progress | None = N
 
 
 def snapshot_indexes(store: Store, settings: Settings, force: bool = False,
-                     progress: SnapshotProgress | None = None) -> Counts:
+                     progress: SnapshotProgress | None = None, rebuild: bool = False) -> Counts:
     """Bring the snapshots of the full-text and vector indexes up to date, so web processes start
-    from them (``settings.snapshot_path``); re-runnable, writes only what changed unless ``force``."""
+    from them (``settings.snapshot_path``); re-runnable, writes only what changed unless ``force``;
+    ``rebuild`` builds the full-text index afresh instead of topping up its last snapshot."""
     from .enrich.embeddings import MODEL_ID
     from .search.lexical import LexicalIndex
     from .search.snapshot import database_identity
     from .search.vectors import make_index
 
     return write_snapshots(store, settings.snapshot_path, database_identity(str(settings.database_url)),
-                           LexicalIndex(store), make_index(store, MODEL_ID, settings.vector_index), force, progress)
+                           LexicalIndex(store), make_index(store, MODEL_ID, settings.vector_index), force, progress,
+                           rebuild)
 
 
 @dataclass(frozen=True)

@@ -152,11 +152,13 @@ class SnapshotProgress:
 
 
 def write_snapshots(store: Store, folder: Path, database: str, lexical: LexicalIndex, vectors: VectorIndex | None,
-                    force: bool = False, progress: SnapshotProgress | None = None) -> dict[str, Any]:
+                    force: bool = False, progress: SnapshotProgress | None = None,
+                    rebuild: bool = False) -> dict[str, Any]:
     """Bring each index's snapshot up to date with the store; re-runnable, and it writes a file
     only when its index changed (or ``force``). Each index starts from its own snapshot and reads
-    only the changes since, except past :data:`REBUILD_SHARE` of papers added by top-ups, when the
-    full-text index is built afresh. ``lexical`` and ``vectors`` are new, empty indexes."""
+    only the changes since, except past :data:`REBUILD_SHARE` of papers changed by top-ups (or with
+    ``rebuild``), when the full-text index is built afresh. ``lexical`` and ``vectors`` are new,
+    empty indexes."""
     progress = progress or SnapshotProgress()
     counts: dict[str, Any] = {}
 
@@ -166,18 +168,19 @@ def write_snapshots(store: Store, folder: Path, database: str, lexical: LexicalI
     built, topped_up = int(previous.get("built_docs", 0)), int(previous.get("topped_up", 0))
     progress.start("full text: changes", max(0, store.search.text_log_top() - lexical.seq))
     changed = lexical.refresh(progress=progress.advance)
-    if loaded and topped_up + changed > REBUILD_SHARE * max(built, 1):
+    if loaded and (rebuild or topped_up + changed > REBUILD_SHARE * max(built, 1)):
         log.info("full-text index: %d changes since its last full build of %d papers; building afresh",
                  topped_up + changed, built)
         lexical = LexicalIndex(store, lexical.weights, lexical.analyzer)
         progress.start("full text: building afresh", store.search.text_log_top())
         changed, loaded = lexical.refresh(progress=progress.advance), False
+        counts["fulltext built afresh"] = 1
     if not loaded:
         built, topped_up = len(lexical), 0
     else:
         topped_up += changed
     counts["fulltext changes"] = changed
-    if force or changed or not loaded:
+    if force or rebuild or changed or not loaded:
         exported = lexical.export()
         progress.start("full text: writing", sum(int(a.nbytes) for a in exported[1].values()))
         counts["fulltext bytes"] = save_fulltext(lexical, folder, database, built, topped_up, progress.advance,
@@ -186,9 +189,18 @@ def write_snapshots(store: Store, folder: Path, database: str, lexical: LexicalI
 
     if vectors is not None:
         progress.start("vectors: snapshot", None)
-        loaded = load_vectors(vectors, folder, database)
+        loaded = not rebuild and load_vectors(vectors, folder, database)
         progress.start("vectors: changes", None)
         arrived = vectors.refresh()
+        # An index never drops a row (a paper deleted keeps its vector until a build): when the
+        # store holds fewer vectors than the index, the snapshot is built afresh.
+        if loaded and store.vectors.count(vectors.model)[0] != len(vectors):
+            log.info("vector index: %d vectors in the index, %d in the store; building afresh",
+                     len(vectors), store.vectors.count(vectors.model)[0])
+            vectors = type(vectors)(store, vectors.model)
+            progress.start("vectors: building afresh", None)
+            arrived, loaded = vectors.refresh(), False
+            counts["vectors built afresh"] = 1
         counts["vectors changes"] = arrived
         if force or arrived or not loaded:
             exported = vectors.export()
