@@ -27,10 +27,10 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -76,12 +76,12 @@ def write(path: Path, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, n
     """Write a snapshot atomically; returns its size in bytes. ``progress`` gets bytes written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
-    entries = []
+    entries: list[dict[str, Any]] = []
     offset = 0  # from the start of the data, which follows the header at the next 64 bytes
     for name, a in contiguous.items():
         offset += _padding(offset)
         entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
-                        "nbytes": int(a.nbytes), "crc32": _crc(memoryview(a).cast("B")) if a.nbytes else 0})
+                        "nbytes": int(a.nbytes), "crc32": _crc(a.data.cast("B")) if a.nbytes else 0})
         offset += a.nbytes
     text = json.dumps({"kind": kind, "meta": dict(meta), "arrays": entries, "data": offset}, sort_keys=True).encode()
     start = _PREFIX.size + len(text)
@@ -94,7 +94,7 @@ def write(path: Path, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, n
             position = _PREFIX.size + len(text)
             for entry, a in zip(entries, contiguous.values(), strict=True):
                 f.write(b"\0" * (start + entry["offset"] - position))
-                data = memoryview(a).cast("B") if a.nbytes else memoryview(b"")
+                data = a.data.cast("B") if a.nbytes else memoryview(b"")
                 for i in range(0, len(data), _CRC_BLOCK):
                     f.write(data[i:i + _CRC_BLOCK])
                     if progress is not None:
@@ -184,17 +184,26 @@ def pack_strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), np.uint8) if encoded else np.zeros(0, np.uint8), ends
 
 
-class Strings:
+class Strings(Sequence[str]):
     """A read-only sequence of strings over a mapped blob and its end offsets."""
 
     def __init__(self, blob: np.ndarray, ends: np.ndarray) -> None:
         self._ends = ends
-        self._bytes = memoryview(blob)
+        self._bytes = blob.data.cast("B") if blob.nbytes else memoryview(b"")
 
     def __len__(self) -> int:
         return len(self._ends)
 
-    def __getitem__(self, i: int) -> str:
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i >= len(self._ends):
+            raise IndexError(i)
         if i < 0:
             i += len(self._ends)
         start = int(self._ends[i - 1]) if i else 0

@@ -326,7 +326,7 @@ class HnswIndex(VectorIndex):
 
         # faiss copies the graph and its codes into its own memory: a restart skips the build
         # (minutes at a million papers), but this part is not shared between processes.
-        index = faiss.deserialize_index(np.asarray(arrays["faiss"]))
+        index: Any = faiss.deserialize_index(np.asarray(arrays["faiss"]))
         if index.ntotal != len(self.ids) or index.d != DIM:
             raise ValueError(f"graph of {index.ntotal} vectors of {index.d} dimensions for {len(self.ids)} ids")
         index.hnsw.efSearch = self.index.hnsw.efSearch
