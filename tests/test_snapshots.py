@@ -25,7 +25,7 @@ from papertrend.models import SearchFilters
 from papertrend.search import persist, snapshot
 from papertrend.search.hybrid import Fusion, Searcher
 from papertrend.search.lexical import LexicalIndex
-from papertrend.search.persist import fulltext_path, load_fulltext, load_vectors, vectors_path
+from papertrend.search.persist import fulltext_path, load_fulltext, load_vectors, restore_indexes, vectors_path
 from papertrend.search.snapshot import database_identity
 from papertrend.search.vectors import HnswIndex, VectorIndex, make_index
 from papertrend.store import Store, schema
@@ -335,3 +335,22 @@ def test_two_processes_map_one_snapshot(corpus, settings, run_cli, embedder) -> 
             p.wait(timeout=30)
             if p.stdout is not None:
                 p.stdout.close()
+
+
+def test_a_running_index_moves_to_the_newer_snapshot(corpus, settings, run_cli, tmp_path: Path, embedder) -> None:
+    run_cli("index", "snapshot")
+    lexical, vectors = LexicalIndex(corpus), VectorIndex(corpus, MODEL_ID)
+    follower = restore_indexes(_folder(settings), _db(settings), lexical, vectors, follow=0)
+    assert follower is not None and not follower.check()  # nothing newer yet
+    lexical.refresh()
+    _add_papers(corpus, settings, tmp_path, embedder)
+    lexical.refresh()  # topped up: the lists of the terms it touched are now this process's own
+    own = set(lexical._state.postings._own)
+    assert "zanzibar" in own
+    run_cli("index", "snapshot", "--rebuild")
+    assert follower.check() and lexical.snapshot_seq == corpus.search.text_log_top()
+    assert not lexical._state.postings._own  # every list is the new file's again
+    fresh_lexical, fresh_vectors = _fresh(corpus)
+    vectors.refresh()
+    assert _results(_searcher(corpus, lexical, vectors, embedder), ("fulltext",)) == \
+        _results(_searcher(corpus, fresh_lexical, fresh_vectors, embedder), ("fulltext",))

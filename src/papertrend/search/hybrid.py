@@ -288,7 +288,7 @@ class Searcher:
         self.lexical = lexical
         self.pairs_in = PairCounter()
         self._warmed = threading.Event()
-        self.restore: Callable[[], None] | None = None  # starts the indexes from snapshots, in warm()
+        self.restore: Callable[[], object] | None = None  # starts the indexes from snapshots, in warm()
         self._recent: OrderedDict[tuple[Any, ...], tuple[float, list[Hit]]] = OrderedDict()
         self._recent_lock = threading.Lock()
 

@@ -260,6 +260,8 @@ class LexicalIndex:
         self._ready = False
         self._lock = threading.Lock()
         self._last_look = LastLook()
+        self.snapshot_seq = 0  # the change-log position of the snapshot it started from, if any
+        self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
 
     @property
     def ready(self) -> bool:
@@ -290,6 +292,13 @@ class LexicalIndex:
                        arrays["length"], int(meta["docs"]), float(meta["tokens"]))
         with self._lock:
             self._state, self.seq = state, int(meta["seq"])
+            self.snapshot_seq, self._snapshot = int(meta["seq"]), (dict(meta), dict(arrays))
+
+    def snapshot_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The meta and arrays this index was restored from (ValueError if it was not)."""
+        if self._snapshot is None:
+            raise ValueError("not restored from a snapshot")
+        return self._snapshot
 
     def refresh(self, progress: Callable[[int], None] | None = None, wait: bool = True,
                 recheck_after: float = 0.0) -> int:

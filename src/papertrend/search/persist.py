@@ -11,7 +11,9 @@ the reason and the index is built from the store instead: slower, never wrong.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ FULLTEXT, VECTORS = "fulltext", "vectors"
 # past which the job builds afresh: an index topped up keeps each paper's bm25 length
 # normalisation from when it arrived, which drifts slowly from a fresh build as the corpus grows.
 REBUILD_SHARE = 0.1
+FOLLOW_SECONDS = 60.0  # how often a web process looks for a newer full-text snapshot
 
 
 def fulltext_path(folder: Path) -> Path:
@@ -106,12 +109,69 @@ def load_vectors(index: VectorIndex, folder: Path, database: str, verify: bool =
     return True
 
 
-def restore_indexes(folder: Path, database: str, lexical: LexicalIndex | None, vectors: VectorIndex | None) -> None:
-    """What a web process does first: each index from its snapshot where one is usable."""
-    if lexical is not None:
-        load_fulltext(lexical, folder, database)
+def restore_indexes(folder: Path, database: str, lexical: LexicalIndex | None, vectors: VectorIndex | None,
+                    follow: float = FOLLOW_SECONDS) -> FulltextFollower | None:
+    """What a web process does first: each index from its snapshot where one is usable; then
+    (``follow`` seconds > 0) a thread that moves the full-text index to each newer snapshot."""
     if vectors is not None:
         load_vectors(vectors, folder, database)
+    if lexical is None:
+        return None
+    load_fulltext(lexical, folder, database)
+    follower = FulltextFollower(lexical, folder, database)
+    if follow > 0:
+        follower.start(follow)
+    return follower
+
+
+class FulltextFollower:
+    """Moves a running full-text index onto each newer snapshot the worker writes.
+
+    Top-ups copy the posting lists of the terms they touch into the process (a list grows by
+    concatenation), so over days of changes a process would hold more and more of the index
+    privately. Taking the newer snapshot (a swap under the refresh lock, then a top-up of what
+    it lacks) gives those pages back to the shared copy. Vectors need no such move: their
+    top-ups only append the new rows."""
+
+    def __init__(self, index: LexicalIndex, folder: Path, database: str) -> None:
+        self._index = weakref.ref(index)
+        self.folder, self.database = folder, database
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = fulltext_path(self.folder).stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def check(self) -> bool:
+        """Take the snapshot if a newer one was written since the last look; True if taken."""
+        index = self._index()
+        stamp = self._stamp()
+        if index is None or stamp is None or stamp == self._seen:
+            return False
+        self._seen = stamp
+        candidate = LexicalIndex(index.store, index.weights, index.analyzer)
+        if not load_fulltext(candidate, self.folder, self.database) or candidate.seq <= index.snapshot_seq:
+            return False
+        meta, arrays = candidate.snapshot_state()
+        index.restore(meta, arrays)
+        index.refresh()
+        return True
+
+    def start(self, every: float) -> threading.Thread:
+        def loop() -> None:
+            while self._index() is not None:
+                time.sleep(every)
+                try:
+                    self.check()
+                except Exception:  # a bad moment (a file half-copied by hand): the next look retries
+                    log.exception("full-text index: could not take the newer snapshot")
+
+        thread = threading.Thread(target=loop, name="papertrend-snapshot-follower", daemon=True)
+        thread.start()
+        return thread
 
 
 Exported = tuple[dict[str, Any], dict[str, Any]]
