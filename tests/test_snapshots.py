@@ -354,3 +354,14 @@ def test_a_running_index_moves_to_the_newer_snapshot(corpus, settings, run_cli, 
     vectors.refresh()
     assert _results(_searcher(corpus, lexical, vectors, embedder), ("fulltext",)) == \
         _results(_searcher(corpus, fresh_lexical, fresh_vectors, embedder), ("fulltext",))
+
+
+def test_a_snapshot_folder_that_cannot_be_written_is_a_clear_error(store, run_cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("index", "snapshot", ok=False, env={"PAPERTREND_SNAPSHOT_DIR": str(blocker / "snapshots")})
+    assert result.exit_code == 1
+    assert f"{blocker / 'snapshots' / 'fulltext.snap'}: cannot write the snapshot" in result.output
+    assert "Traceback" not in result.output
+    # An empty database gives empty snapshots that load.
+    assert "fulltext papers 0" in run_cli("index", "snapshot").output

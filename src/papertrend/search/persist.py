@@ -224,7 +224,7 @@ def write_snapshots(store: Store, folder: Path, database: str, lexical: LexicalI
 
     progress.start("full text: snapshot", None)
     loaded = load_fulltext(lexical, folder, database)
-    previous = snapshot.read(fulltext_path(folder), FULLTEXT, verify=False).meta if loaded else {}
+    previous = lexical.snapshot_state()[0] if loaded else {}
     built, topped_up = int(previous.get("built_docs", 0)), int(previous.get("topped_up", 0))
     progress.start("full text: changes", max(0, store.search.text_log_top() - lexical.seq))
     changed = lexical.refresh(progress=progress.advance)

@@ -74,6 +74,14 @@ def _padding(position: int) -> int:
 def write(path: Path, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
           progress: Callable[[int], None] | None = None) -> int:
     """Write a snapshot atomically; returns its size in bytes. ``progress`` gets bytes written."""
+    try:
+        return _write(path, kind, meta, arrays, progress)
+    except OSError as e:
+        raise SnapshotError(f"{path}: cannot write the snapshot ({e.strerror or e})") from None
+
+
+def _write(path: Path, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
+           progress: Callable[[int], None] | None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     entries: list[dict[str, Any]] = []
