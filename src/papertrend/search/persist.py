@@ -11,6 +11,7 @@ the reason and the index is built from the store instead: slower, never wrong.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -23,7 +24,7 @@ from ..store import Store
 from . import snapshot
 from .lexical import LexicalIndex
 from .snapshot import SnapshotError
-from .vectors import VectorIndex
+from .vectors import HnswIndex, VectorIndex
 
 log = logging.getLogger("papertrend.snapshot")
 
@@ -91,18 +92,26 @@ def load_fulltext(index: LexicalIndex, folder: Path, database: str, verify: bool
     return True
 
 
-def load_vectors(index: VectorIndex, folder: Path, database: str, verify: bool = True) -> bool:
-    """Start ``index`` from its snapshot; False (and a log line saying why) when there is none usable."""
+def load_vectors(index: VectorIndex, folder: Path, database: str, verify: bool = True, mapped: bool = True) -> bool:
+    """Start ``index`` from its snapshot; False (and a log line saying why) when there is none
+    usable. ``mapped``: an HNSW graph stays in its file's shared pages (else it is read into
+    memory, for a process that adds to it and writes it again)."""
     path = vectors_path(folder, index)
     try:
         found = snapshot.read(path, VECTORS, verify)
         snapshot.expect(found, database=database, **_vector_fingerprint(index))
         _check_vector_log(index.store, index, found.meta)
-        index.restore(found.meta, found.arrays)
+        graph = None
+        if found.meta.get("graph_file"):
+            graph = folder / Path(str(found.meta["graph_file"])).name
+            size, crc = snapshot.file_checksum(graph) if verify else (graph.stat().st_size, found.meta["graph_crc32"])
+            if (size, crc) != (found.meta["graph_size"], found.meta["graph_crc32"]):
+                raise SnapshotError(f"{graph}: does not match its snapshot (truncated or corrupt)")
+        index.restore(found.meta, found.arrays, graph, mapped)
     except SnapshotError as e:
         log.warning("vector index: snapshot not used (%s); building from the store", e)
         return False
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as e:  # faiss raises RuntimeError
         log.warning("vector index: snapshot %s not used (malformed: %s); building from the store", path, e)
         return False
     log.info("vector index: %d papers from %s (vectors up to %d)", len(index), path, index.seq)
@@ -195,7 +204,30 @@ def save_vectors(index: VectorIndex, folder: Path, database: str,
     rows = index.store.vectors.after(index.model, meta["seq"] - 1, 1) if meta["seq"] else []
     meta.update(database=database, last_id=rows[0][1] if rows and rows[0][0] == meta["seq"] else None,
                 written=time.time(), **_vector_fingerprint(index))
-    return snapshot.write(vectors_path(folder, index), VECTORS, meta, arrays, progress)
+    path = vectors_path(folder, index)
+    graph = None
+    if isinstance(index, HnswIndex):
+        # The graph goes to a file of its own (faiss maps only whole files), under a new name
+        # each time: a process that read the previous snapshot's header still finds its graph.
+        folder.mkdir(parents=True, exist_ok=True)
+        graph = folder / f"{path.stem}.{meta['seq']}-{os.getpid()}-{int(time.time() * 1000)}.graph"
+        try:
+            index.write_graph(graph)
+        except (OSError, RuntimeError) as e:
+            graph.unlink(missing_ok=True)
+            raise SnapshotError(f"{graph}: cannot write the graph ({e})") from None
+        size, crc = snapshot.file_checksum(graph)
+        meta.update(graph_file=graph.name, graph_size=size, graph_crc32=crc)
+    try:
+        written = snapshot.write(path, VECTORS, meta, arrays, progress)
+    except BaseException:
+        if graph is not None:
+            graph.unlink(missing_ok=True)
+        raise
+    for old in folder.glob(f"{path.stem}.*.graph"):
+        if old != graph:  # a process that mapped it keeps its pages until it lets go
+            old.unlink(missing_ok=True)
+    return written + (graph.stat().st_size if graph is not None else 0)
 
 
 @dataclass
@@ -249,7 +281,7 @@ def write_snapshots(store: Store, folder: Path, database: str, lexical: LexicalI
 
     if vectors is not None:
         progress.start("vectors: snapshot", None)
-        loaded = not rebuild and load_vectors(vectors, folder, database)
+        loaded = not rebuild and load_vectors(vectors, folder, database, mapped=False)
         progress.start("vectors: changes", None)
         arrived = vectors.refresh()
         # An index never drops a row (a paper deleted keeps its vector until a build): when the

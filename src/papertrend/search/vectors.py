@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -230,15 +231,18 @@ class VectorIndex:
     def _export_vectors(self) -> dict[str, np.ndarray]:
         return {"matrix": self.matrix}
 
-    def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-        """Take a snapshot's state as this index's (the matrix is used in place, read-only)."""
+    def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], graph: Path | None = None,
+                mapped: bool = True) -> None:
+        """Take a snapshot's state as this index's (the matrix is used in place, read-only; an
+        HNSW graph comes from its own file, ``graph``, mapped unless ``mapped`` is False)."""
         with self._lock:
             self.ids = Ids(Strings(arrays["ids_blob"], arrays["ids_ends"]))
             self.row_of = RowOf(Strings(arrays["sorted_blob"], arrays["sorted_ends"]), arrays["sorted_rows"])
-            self._restore_vectors(arrays)
+            self._restore_vectors(arrays, graph, mapped)
             self.seq = int(meta["seq"])
 
-    def _restore_vectors(self, arrays: Mapping[str, np.ndarray]) -> None:
+    def _restore_vectors(self, arrays: Mapping[str, np.ndarray], graph: Path | None = None,
+                         mapped: bool = True) -> None:
         matrix = arrays["matrix"]
         if matrix.shape[1:] != (DIM,) or len(matrix) != len(self.ids):
             raise ValueError(f"matrix of shape {matrix.shape} for {len(self.ids)} ids of {DIM} dimensions")
@@ -260,20 +264,28 @@ class HnswIndex(VectorIndex):
 
     def __init__(self, store: Store, model: str, m: int = 16, ef_construction: int = 40, ef_search: int = 256) -> None:
         super().__init__(store, model)
-        import faiss
-
         # faiss allows concurrent searches, but not a search during an add: both hold this lock.
         self._graph = threading.Lock()
+        self._m, self._ef_construction, self._ef_search = m, ef_construction, ef_search
+        self.index = self._new_graph()
+        # Started from a snapshot's graph mapped read-only (shared, but faiss cannot add to it),
+        # rows from _tail_start on go to a graph of their own, searched alongside.
+        self._tail: Any = None
+        self._tail_start = 0
+        self.rows = Ids()   # faiss row -> paper id (stale rows included)
+        self.ids = self.rows
+
+    def _new_graph(self) -> Any:
+        import faiss
 
         # faiss's stub types the second argument as a ScalarQuantizer; the real constructor
         # (int, ScalarQuantizer::QuantizerType, int, MetricType) takes the QT_* constant, an int.
-        self.index = faiss.IndexHNSWSQ(
-            DIM, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+        index = faiss.IndexHNSWSQ(
+            DIM, faiss.ScalarQuantizer.QT_fp16, self._m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
         )
-        self.index.hnsw.efConstruction = ef_construction
-        self.index.hnsw.efSearch = ef_search
-        self.rows = Ids()   # faiss row -> paper id (stale rows included)
-        self.ids = self.rows
+        index.hnsw.efConstruction = self._ef_construction
+        index.hnsw.efSearch = self._ef_search
+        return index
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -282,7 +294,8 @@ class HnswIndex(VectorIndex):
         start = len(self.rows)
         for i in range(0, len(ids), self.ADD_SLICE):
             with self._graph:
-                self.index.add(np.ascontiguousarray(vectors[i:i + self.ADD_SLICE], dtype=np.float32))
+                target = self.index if self._tail is None else self._tail
+                target.add(np.ascontiguousarray(vectors[i:i + self.ADD_SLICE], dtype=np.float32))
                 self.rows.extend(ids[i:i + self.ADD_SLICE])
         for i, pid in enumerate(ids):
             self.row_of[pid] = start + i
@@ -298,15 +311,24 @@ class HnswIndex(VectorIndex):
         if row is None or row >= len(self.rows):
             return None
         with self._graph:
+            if self._tail is not None and row >= self._tail_start:
+                return self._tail.reconstruct(row - self._tail_start)
             return self.index.reconstruct(row)
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         if not self.rows or k <= 0:
             return []
+        q = query.astype(np.float32).reshape(1, -1)
         with self._graph:
-            scores, rows = self.index.search(query.astype(np.float32).reshape(1, -1), k + 8)
+            scores, rows = self.index.search(q, k + 8)
+            found = list(zip(scores[0], rows[0], strict=True))
+            if self._tail is not None and self._tail.ntotal:
+                more, tail_rows = self._tail.search(q, k + 8)
+                found += [(s, r + self._tail_start if r >= 0 else -1)
+                          for s, r in zip(more[0], tail_rows[0], strict=True)]
+                found.sort(key=lambda x: -x[0])
         out = []
-        for score, row in zip(scores[0], rows[0], strict=True):
+        for score, row in found:
             if row < 0:
                 continue
             pid = self.rows[int(row)]
@@ -314,24 +336,34 @@ class HnswIndex(VectorIndex):
                 out.append((pid, float(score)))
         return out[:k]
 
+    def write_graph(self, path: Path) -> None:
+        """The graph as a faiss index file (a snapshot's companion, mapped by web processes)."""
+        import faiss
+
+        if self._tail is not None:
+            raise ValueError("a graph started from a mapped snapshot cannot be written: restore it with mapped=False")
+        with self._graph:
+            faiss.write_index(self.index, str(path))
 
     def _export_vectors(self) -> dict[str, np.ndarray]:
+        return {}  # the graph goes to its own file: write_graph
+
+    def _restore_vectors(self, arrays: Mapping[str, np.ndarray], graph: Path | None = None,
+                         mapped: bool = True) -> None:
         import faiss
 
-        with self._graph:
-            return {"faiss": faiss.serialize_index(self.index)}
-
-    def _restore_vectors(self, arrays: Mapping[str, np.ndarray]) -> None:
-        import faiss
-
-        # faiss copies the graph and its codes into its own memory: a restart skips the build
-        # (minutes at a million papers), but this part is not shared between processes.
-        index: Any = faiss.deserialize_index(np.asarray(arrays["faiss"]))
+        if graph is None:
+            raise ValueError("no graph file")
+        # Mapped: the graph and its codes stay in the file's pages, shared by every process that
+        # maps it. Not mapped (the worker, which adds to it and writes it again): read into memory.
+        flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
+        index: Any = faiss.read_index(str(graph), flags)
         if index.ntotal != len(self.ids) or index.d != DIM:
             raise ValueError(f"graph of {index.ntotal} vectors of {index.d} dimensions for {len(self.ids)} ids")
-        index.hnsw.efSearch = self.index.hnsw.efSearch
+        index.hnsw.efSearch = self._ef_search
         self.index = index
         self.rows = self.ids
+        self._tail, self._tail_start = (self._new_graph(), len(self.ids)) if mapped else (None, 0)
 
 
 def make_index(store: Store, model: str, kind: str) -> VectorIndex:
