@@ -179,11 +179,15 @@ class Postings:
     A snapshot's terms are one sorted UTF-8 blob looked up by binary search, so a process that
     maps it holds no per-term objects of its own."""
 
+    CACHE = 100_000  # positions of looked-up terms kept (queries use few distinct terms)
+
     def __init__(self, own: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
-                 base: dict[str, np.ndarray] | None = None) -> None:
+                 base: dict[str, np.ndarray] | None = None, found: dict[str, int] | None = None) -> None:
         self._own = own if own is not None else {}
         self._base = base
         self._terms = Strings(base["term_blob"], base["term_ends"]) if base is not None else None
+        # A binary search costs ~10 µs a term: each search looks its terms up several times.
+        self._found = found if found is not None else {}
 
     def get(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         found = self._own.get(term)
@@ -204,14 +208,22 @@ class Postings:
         return float(self._base["top"][i]) if i >= 0 and self._base is not None else 0.0
 
     def _find(self, term: str) -> int:
-        return self._terms.index_sorted(term) if self._terms is not None else -1
+        if self._terms is None:
+            return -1
+        i = self._found.get(term)
+        if i is None:
+            i = self._terms.index_sorted(term)
+            if len(self._found) >= self.CACHE:
+                self._found.clear()
+            self._found[term] = i
+        return i
 
     def set(self, term: str, docs: np.ndarray, impact: np.ndarray, top: float) -> None:
         self._own[term] = (docs, impact, top)
 
     def copy(self) -> Postings:
         """A copy to change (the mapped lists are shared, never copied)."""
-        return Postings(dict(self._own), self._base)
+        return Postings(dict(self._own), self._base, self._found)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every term's lists as the arrays of a snapshot: terms sorted by their UTF-8 bytes."""
