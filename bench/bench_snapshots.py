@@ -146,7 +146,7 @@ def main() -> None:
             ratio = baseline.started["first_search_s"] / b.started["first_search_s"]
             base_private = base_mem.get("Private_Clean", 0) + base_mem.get("Private_Dirty", 0)
             b_private = mem_b.get("Private_Clean", 0) + mem_b.get("Private_Dirty", 0)
-            print(f"{n:,}: snapshot written in {write_s:.1f} s ({counts}); files "
+            print(f"{n:,}: snapshots built from the store (--rebuild) and written in {write_s:.1f} s ({counts}); files "
                   + ", ".join(f"{k} {v:,.0f} MB" for k, v in sizes_mb.items())
                   + f"; start {ratio:.0f}x faster than a rebuild; private memory per extra worker "
                     f"{b_private:,.0f} MB against {base_private:,.0f} MB "
