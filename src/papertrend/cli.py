@@ -414,6 +414,34 @@ def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None
     out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
 
 
+@cli.group()
+def index() -> None:
+    """Snapshots of the search indexes, which web processes start from."""
+
+
+@index.command("snapshot")
+@click.option("--force", is_flag=True, help="Write both snapshots even when nothing changed.")
+@click.option("--rebuild", is_flag=True, help="Build the full-text index afresh from the store instead of topping up "
+              "the last snapshot (as the job does by itself once a tenth of the papers changed).")
+@pass_ctx
+def index_snapshot(ctx: Context, force: bool, rebuild: bool) -> None:
+    """Write the full-text and vector index snapshots now (re-runnable: each starts from the last
+    snapshot and reads only the changes since; a missing or damaged one is rebuilt)."""
+    from .jobs import snapshot_indexes
+    from .search.persist import SnapshotProgress
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("snapshots", total=None)
+
+        def stage(name: str, total: int | None) -> None:
+            bar.reset(task, description=name, total=total)
+
+        counts = snapshot_indexes(ctx.store(), ctx.settings, force,
+                                  SnapshotProgress(stage, lambda n: bar.advance(task, n)), rebuild)
+    out.print(f"{ctx.settings.snapshot_path}: " + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
 # -- remote sources and the worker ----------------------------------------------------------------
 
 

@@ -111,6 +111,11 @@ class Settings:
     web_sends_mail: bool = _setting(True, "The web process sends queued mail (confirmations, sign-in links) "
                                           "in a background thread; turn off when a worker sends it")
     smtp_timeout: float = _setting(30.0, "Seconds to wait for the SMTP server before giving up on it")
+    snapshot_dir: str = _setting("", "Folder of the search indexes' snapshot files (written by the worker, mapped "
+                                 "read-only by web processes); empty: `snapshots` beside the SQLite database "
+                                 "(var/snapshots for other databases)")
+    schedule_snapshots: str = _setting("20 * * * *", "Cron (UTC) for writing snapshots of the search indexes "
+                                       "(only when they changed)")
     schedule_mail: str = _setting("* * * * *", "Cron (UTC) for the worker's sending of queued mail")
     schedule_digest: str = _setting("0 7 * * *",
                          "Cron (UTC) for building and sending digests (weekly ones on Mondays)")
@@ -129,6 +134,14 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return str(self.database_url).startswith("sqlite")
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Where the index snapshots are: ``snapshot_dir``, or beside the SQLite database."""
+        if self.snapshot_dir:
+            return Path(self.snapshot_dir)
+        db = self.sqlite_path
+        return db.parent / "snapshots" if db is not None else Path("var") / "snapshots"
 
     @property
     def sqlite_path(self) -> Path | None:

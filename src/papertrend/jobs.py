@@ -29,6 +29,7 @@ from .ingest.metadata import MetadataProgress
 from .ingest.polite import PoliteClient
 from .models import ImportSummary
 from .rank.recompute import recompute_trending
+from .search.persist import SnapshotProgress, write_snapshots
 from .store import Store
 
 Counts = dict[str, Any]
@@ -162,6 +163,21 @@ def prepare_demo(store: Store, settings: Settings, progress: Progress | None = N
     return summary
 
 
+def snapshot_indexes(store: Store, settings: Settings, force: bool = False,
+                     progress: SnapshotProgress | None = None, rebuild: bool = False) -> Counts:
+    """Bring the snapshots of the full-text and vector indexes up to date, so web processes start
+    from them (``settings.snapshot_path``); re-runnable, writes only what changed unless ``force``;
+    ``rebuild`` builds the full-text index afresh instead of topping up its last snapshot."""
+    from .enrich.embeddings import MODEL_ID
+    from .search.lexical import LexicalIndex
+    from .search.snapshot import database_identity
+    from .search.vectors import make_index
+
+    return write_snapshots(store, settings.snapshot_path, database_identity(str(settings.database_url)),
+                           LexicalIndex(store), make_index(store, MODEL_ID, settings.vector_index), force, progress,
+                           rebuild)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A scheduled job: its cron expression is the setting ``schedule_<name>``."""
@@ -190,5 +206,7 @@ JOBS: tuple[JobSpec, ...] = (
             "arXiv categories for papers without one, and arXiv matches for listing-only papers"),
     JobSpec("mail", lambda store, settings, now: deliver(store, settings),
             "send queued mail (confirmations, sign-in links, retries)", quiet=True),
+    JobSpec("snapshots", lambda store, settings, now: snapshot_indexes(store, settings),
+            "snapshots of the search indexes for web processes to start from (when they changed)", quiet=True),
     JobSpec("digest", digest_job, "yesterday's daily digests (and on Mondays last week's weekly ones), then send"),
 )

@@ -27,6 +27,8 @@ from ..store import Store
 from ..store.search import FTS_WEIGHTS
 from .lexical import LexicalIndex, PairCounter, word_pairs
 from .query import STOPWORDS, Query, parse
+from .persist import restore_indexes
+from .snapshot import database_identity
 from .vectors import VectorIndex, make_index
 
 CANDIDATES = 100
@@ -286,6 +288,7 @@ class Searcher:
         self.lexical = lexical
         self.pairs_in = PairCounter()
         self._warmed = threading.Event()
+        self.restore: Callable[[], object] | None = None  # starts the indexes from snapshots, in warm()
         self._recent: OrderedDict[tuple[Any, ...], tuple[float, list[Hit]]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
@@ -298,6 +301,8 @@ class Searcher:
         """Load the indexes and the embedding model in a background thread (minutes at a million
         papers); searches run on SQL full text until the in-memory one is ready."""
         def load() -> None:
+            if self.restore is not None:
+                self.restore()
             if self.lexical is not None:
                 self.lexical.refresh()
             if self.index is not None:
@@ -461,5 +466,8 @@ def build_searcher(settings: Settings, store: Store) -> Searcher:
 
     fusion = Fusion(vector_weight=settings.search_vector_weight,
                     lexical_pivot=settings.search_lexical_pivot if settings.search_lexical_pivot > 0 else None)
-    return Searcher(store, QueryEmbedder(settings.embedding_max_tokens),
-                    make_index(store, MODEL_ID, settings.vector_index), fusion, LexicalIndex(store))
+    searcher = Searcher(store, QueryEmbedder(settings.embedding_max_tokens),
+                        make_index(store, MODEL_ID, settings.vector_index), fusion, LexicalIndex(store))
+    searcher.restore = partial(restore_indexes, settings.snapshot_path, database_identity(str(settings.database_url)),
+                               searcher.lexical, searcher.index)
+    return searcher

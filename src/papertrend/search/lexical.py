@@ -23,6 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from ..store.migrations import FTS_TOKENIZE
 from ..store.search import FTS_WEIGHTS
 from .freshness import LastLook
 from .query import STOPWORDS
+from .snapshot import Strings, pack_strings
 
 K1, B = 1.2, 0.75
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, as unicode61 splits
@@ -169,11 +171,82 @@ class PairCounter:
         return out
 
 
+class Postings:
+    """Each term's papers (ascending doc numbers, int32) with their impacts (float16), and the
+    term's largest impact: the lists of a snapshot (mapped read-only, shared by every process
+    that maps the file) under the lists built or grown in memory since (``own``).
+
+    A snapshot's terms are one sorted UTF-8 blob looked up by binary search, so a process that
+    maps it holds no per-term objects of its own."""
+
+    CACHE = 100_000  # positions of looked-up terms kept (queries use few distinct terms)
+
+    def __init__(self, own: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
+                 base: dict[str, np.ndarray] | None = None, found: dict[str, int] | None = None) -> None:
+        self._own = own if own is not None else {}
+        self._base = base
+        self._terms = Strings(base["term_blob"], base["term_ends"]) if base is not None else None
+        # A binary search costs ~10 µs a term: each search looks its terms up several times.
+        self._found = found if found is not None else {}
+
+    def get(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        found = self._own.get(term)
+        if found is not None:
+            return found[0], found[1]
+        i = self._find(term)
+        if i < 0:
+            return None
+        assert self._base is not None
+        start, end = int(self._base["starts"][i]), int(self._base["starts"][i + 1])
+        return self._base["docs"][start:end], self._base["impact"][start:end]
+
+    def top(self, term: str) -> float:
+        found = self._own.get(term)
+        if found is not None:
+            return found[2]
+        i = self._find(term)
+        return float(self._base["top"][i]) if i >= 0 and self._base is not None else 0.0
+
+    def _find(self, term: str) -> int:
+        if self._terms is None:
+            return -1
+        i = self._found.get(term)
+        if i is None:
+            i = self._terms.index_sorted(term)
+            if len(self._found) >= self.CACHE:
+                self._found.clear()
+            self._found[term] = i
+        return i
+
+    def set(self, term: str, docs: np.ndarray, impact: np.ndarray, top: float) -> None:
+        self._own[term] = (docs, impact, top)
+
+    def copy(self) -> Postings:
+        """A copy to change (the mapped lists are shared, never copied)."""
+        return Postings(dict(self._own), self._base, self._found)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every term's lists as the arrays of a snapshot: terms sorted by their UTF-8 bytes."""
+        terms = set(self._own)
+        if self._terms is not None:
+            terms.update(self._terms[i] for i in range(len(self._terms)))
+        ordered = sorted(terms, key=str.encode)
+        lists = [self.get(term) for term in ordered]
+        sizes = np.fromiter((len(x[0]) for x in lists if x is not None), np.int64, len(lists))
+        starts = np.zeros(len(ordered) + 1, np.int64)
+        np.cumsum(sizes, out=starts[1:])
+        blob, ends = pack_strings(ordered)
+        empty_docs, empty_impact = np.zeros(0, np.int32), np.zeros(0, np.float16)
+        return {"term_blob": blob, "term_ends": ends, "starts": starts,
+                "top": np.asarray([self.top(t) for t in ordered], np.float32),
+                "docs": np.concatenate([x[0] for x in lists if x is not None] or [empty_docs]).astype(np.int32),
+                "impact": np.concatenate([x[1] for x in lists if x is not None] or [empty_impact]).astype(np.float16)}
+
+
 @dataclass
 class _State:
     """One consistent view for searches; a refresh builds a new one and swaps it in."""
-    postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # docs int32, impact f16
-    top: dict[str, float] = field(default_factory=dict)   # largest impact per term
+    postings: Postings = field(default_factory=Postings)
     rowid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # doc -> papers.rowid
     live: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     doc_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # rowid -> doc, -1 if none
@@ -199,6 +272,8 @@ class LexicalIndex:
         self._ready = False
         self._lock = threading.Lock()
         self._last_look = LastLook()
+        self.snapshot_seq = 0  # the change-log position of the snapshot it started from, if any
+        self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
 
     @property
     def ready(self) -> bool:
@@ -206,6 +281,36 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return self._state.docs
+
+    # -- snapshots (search/persist.py writes and reads the files) ---------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a snapshot's lists depend on besides the text: it is used only if these match."""
+        return {"weights": list(self.weights), "tokenize": FTS_TOKENIZE, "k1": K1, "b": B}
+
+    def export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The index as a snapshot's meta and arrays, consistent with ``seq`` (taken under the
+        refresh lock: a refresh advances ``seq`` before it swaps its state in)."""
+        with self._lock:
+            state, seq = self._state, self.seq
+        meta = {"seq": seq, "docs": state.docs, "tokens": state.tokens, **self.fingerprint()}
+        return meta, {"rowid": state.rowid, "live": state.live, "doc_of": state.doc_of, "length": state.length,
+                      **state.postings.arrays()}
+
+    def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Take a snapshot's state as this index's (its arrays are used in place, read-only);
+        the next :meth:`refresh` tops it up from the change log after ``meta["seq"]``."""
+        state = _State(Postings(base=dict(arrays)), arrays["rowid"], arrays["live"], arrays["doc_of"],
+                       arrays["length"], int(meta["docs"]), float(meta["tokens"]))
+        with self._lock:
+            self._state, self.seq = state, int(meta["seq"])
+            self.snapshot_seq, self._snapshot = int(meta["seq"]), (dict(meta), dict(arrays))
+
+    def snapshot_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The meta and arrays this index was restored from (ValueError if it was not)."""
+        if self._snapshot is None:
+            raise ValueError("not restored from a snapshot")
+        return self._snapshot
 
     def refresh(self, progress: Callable[[int], None] | None = None, wait: bool = True,
                 recheck_after: float = 0.0) -> int:
@@ -265,7 +370,7 @@ class LexicalIndex:
             new_lengths = np.frombuffer(lengths, dtype=np.float32)
             live = np.concatenate([live, new_lengths >= 0])
             rowid = np.concatenate([old.rowid, np.frombuffer(added, dtype=np.int64)])
-            state = _State(dict(old.postings), dict(old.top), rowid, live, doc_of,
+            state = _State(old.postings.copy(), rowid, live, doc_of,
                            np.concatenate([old.length, np.maximum(new_lengths, 0)]), docs, tokens)
             avgdl = tokens / docs if docs else 1.0
             norm = K1 * (1 - B + B * np.maximum(new_lengths, 0) / avgdl)
@@ -274,11 +379,11 @@ class LexicalIndex:
                 new_docs = np.frombuffer(d, dtype=np.int32)
                 freq = np.frombuffer(f, dtype=np.float32)
                 impact = (freq * (K1 + 1) / (freq + norm[new_docs - first])).astype(np.float16)
-                if term in state.postings:
-                    have_docs, have_impact = state.postings[term]
-                    new_docs, impact = np.concatenate([have_docs, new_docs]), np.concatenate([have_impact, impact])
-                state.postings[term] = (new_docs, impact)
-                state.top[term] = max(state.top.get(term, 0.0), float(impact.max()))
+                have = state.postings.get(term)
+                top = float(impact.max())
+                if have is not None:
+                    new_docs, impact = np.concatenate([have[0], new_docs]), np.concatenate([have[1], impact])
+                state.postings.set(term, new_docs, impact, max(state.postings.top(term), top))
             self._state = state
             self._ready = True
             return changed
@@ -315,7 +420,7 @@ class LexicalIndex:
             found = state.postings.get(term)
             if found is not None:
                 idf = state.idf(len(found[0]))
-                out.append((idf * state.top[term], idf, found[0], found[1]))
+                out.append((idf * state.postings.top(term), idf, found[0], found[1]))
         return out
 
     def _ranked(self, state: _State, docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
