@@ -8,6 +8,7 @@ import numpy as np
 
 from ..store import Store, utcnow
 from .trending import WINDOWS, Signals, age_days, reason, score_arrays, star_gain
+from .votes import Damping, LocalVotes, damped_votes
 
 
 def _column(signals: list[Signals], name: str) -> np.ndarray:
@@ -26,8 +27,10 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
     anchor = min(now.date(), date.fromisoformat(latest)) if latest else now.date()
     histories = store.signals.star_histories(now.isoformat())
     computed_at = utcnow()
+    rule = damping(store)
     sizes = {}
     for window, days in WINDOWS.items():
+        local = damped_votes(store.community.votes_since(now.timestamp() - days * 86400, now.timestamp()), rule)
         gains = {repo: star_gain(h, days) for repo, h in histories.items()}
         recent = (now - timedelta(days=days)).isoformat(timespec="seconds")
         active = [repo for repo, g in gains.items() if g and g[0] > 0 and histories[repo][-1][0] >= recent]
@@ -36,21 +39,29 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
         signals = []
         for c in cands:
             g = gains.get(c.repo) if c.repo else None
+            here = local.get(c.id, LocalVotes(0.0, 0))
             signals.append(Signals(upvotes=c.upvotes, comments=c.num_comments, stars=c.github_stars,
                                    stars_gained=g[0] if g else None, gain_days=g[1] if g else None,
-                                   age_days=age_days(c.list_date, anchor)))
+                                   age_days=age_days(c.list_date, anchor), local_votes=here.damped,
+                                   local_voters=here.voters))
 
         parts = score_arrays(*(_column(signals, name) for name in ("upvotes", "comments", "stars", "stars_gained",
-                                                                   "gain_days", "age_days")))
+                                                                   "gain_days", "age_days", "local_votes")))
         order = sorted(range(len(cands)), key=lambda i: (-parts["score"][i], signals[i].age_days, cands[i].id))
         rows = []
         for rank, i in enumerate(order, start=1):
             s = signals[i]
             rows.append({"window": window, "paper_id": cands[i].id, "rank": rank,
                          **{k: float(parts[k][i]) for k in ("score", "velocity_part", "stars_part", "upvotes_part",
-                                                            "comments_part", "decay")},
+                                                            "comments_part", "decay", "local_part")},
+                         "local_votes": s.local_votes,
                          "stars_gained": s.stars_gained, "gain_days": s.gain_days, "age_days": s.age_days,
                          "anchor": anchor.isoformat(), "computed_at": computed_at, "reason": reason(s)})
         store.trending.save(window, rows)
         sizes[window] = len(rows)
     return sizes
+
+
+def damping(store: Store) -> Damping:
+    """The damping rule of local upvotes, from the store's settings."""
+    return Damping(store.settings.vote_fresh_account_hours, store.settings.vote_fresh_weight)

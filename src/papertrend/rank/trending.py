@@ -3,6 +3,7 @@
     score = decay(age) * ( W_VELOCITY * log1p(stars gained per day)
                          + W_STARS    * log1p(stars)
                          + W_UPVOTES  * log1p(upvotes)
+                         + W_LOCAL    * log1p(damped upvotes here in the window)
                          + W_COMMENTS * log1p(comments) )
     decay(age) = (1 + age_days / TAU_DAYS) ** -GRAVITY
 
@@ -17,6 +18,12 @@ trending is built on: W_VELOCITY = 0.35 makes +20 stars a day worth about one po
 are rare (90% of papers have at most 2): 0.2 / log1p(2). The decay is of the Hacker News
 "gravity" family, gentler because the signals are already log-scaled: a paper keeps half its
 weight after TAU_DAYS = 3 days and a quarter after 9.
+
+Upvotes cast here are a signal of their own (their own time series, the votes table), next to
+the upvotes imported from Hugging Face: only the votes cast inside the window count, damped
+against fresh accounts and bursts from one address (rank/votes.py states the rule). W_LOCAL =
+W_UPVOTES: a vote here is worth what one there is, so an instance that ingests arXiv alone
+trends by its readers' votes as Hugging Face's does by its own.
 
 Deterministic for given observations and anchor time; signals that are missing count as 0,
 and a paper with one star snapshot (the shared data) falls back to its totals and age.
@@ -33,6 +40,7 @@ W_VELOCITY = 0.35
 W_STARS = 0.5 / 4.30
 W_UPVOTES = 1 / 3.53
 W_COMMENTS = 0.2 / 1.10
+W_LOCAL = W_UPVOTES
 TAU_DAYS = 3.0
 GRAVITY = 1.0
 
@@ -47,6 +55,8 @@ class Signals:
     stars_gained: int | None = None   # over gain_days, when two or more snapshots exist
     gain_days: float | None = None
     age_days: float = 0.0
+    local_votes: float = 0.0          # damped upvotes cast here in the window (rank/votes.py)
+    local_voters: int = 0             # those votes as cast
 
 
 @dataclass(frozen=True)
@@ -57,11 +67,14 @@ class Score:
     upvotes_part: float
     comments_part: float
     decay: float
+    local_part: float = 0.0
 
 
 def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, gained: np.ndarray,
-                 gain_days: np.ndarray, age_days: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0)."""
+                 gain_days: np.ndarray, age_days: np.ndarray,
+                 local: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0);
+    ``local`` is the damped count of upvotes cast here (none when not given)."""
     per_day = np.nan_to_num(np.maximum(gained, 0) / np.maximum(np.nan_to_num(gain_days, nan=1.0), 1.0))
     decay = (1.0 + np.maximum(age_days, 0) / TAU_DAYS) ** -GRAVITY
     parts = {
@@ -70,7 +83,10 @@ def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, g
         "upvotes_part": W_UPVOTES * np.log1p(np.maximum(upvotes, 0)) * decay,
         "comments_part": W_COMMENTS * np.log1p(np.maximum(comments, 0)) * decay,
     }
-    parts["score"] = parts["velocity_part"] + parts["stars_part"] + parts["upvotes_part"] + parts["comments_part"]
+    local = np.zeros_like(decay) if local is None else np.nan_to_num(local)
+    parts["local_part"] = W_LOCAL * np.log1p(np.maximum(local, 0)) * decay
+    parts["score"] = (parts["velocity_part"] + parts["stars_part"] + parts["upvotes_part"] + parts["local_part"]
+                      + parts["comments_part"])
     parts["decay"] = decay
     return parts
 
@@ -81,9 +97,9 @@ def score(s: Signals) -> Score:
         return np.array([np.nan if v is None else float(v)])
 
     p = score_arrays(arr(s.upvotes), arr(s.comments), arr(s.stars), arr(s.stars_gained), arr(s.gain_days),
-                     arr(s.age_days))
+                     arr(s.age_days), arr(s.local_votes))
     return Score(*(float(p[k][0]) for k in ("score", "velocity_part", "stars_part", "upvotes_part",
-                                             "comments_part", "decay")))
+                                             "comments_part", "decay", "local_part")))
 
 
 def star_gain(history: list[tuple[str, int]], window_days: int) -> tuple[int, float] | None:
@@ -119,15 +135,19 @@ def _count(n: float) -> str:
 
 
 def reason(s: Signals) -> str:
-    """The score in words: '+412 stars in 7 days · 88 upvotes · 3 days old'."""
+    """The score in words: '+412 stars in 7 days · +12 upvotes here · 88 upvotes on Hugging Face ·
+    3 days old' (upvotes here: those cast in the window)."""
     words = []
     if s.stars_gained is not None and s.gain_days and s.stars_gained > 0:
         words.append(f"+{_count(s.stars_gained)} stars in {max(1, round(s.gain_days))} day"
                      f"{'' if round(s.gain_days) <= 1 else 's'}")
     elif s.stars:
         words.append(f"★ {_count(s.stars)}")
+    if s.local_voters:
+        words.append(f"+{s.local_voters} upvote{'' if s.local_voters == 1 else 's'} here")
     if s.upvotes:
-        words.append(f"{s.upvotes} upvote{'' if s.upvotes == 1 else 's'}")
+        words.append(f"{s.upvotes} upvote{'' if s.upvotes == 1 else 's'}"
+                     + (" on Hugging Face" if s.local_voters else ""))
     if s.comments:
         words.append(f"{s.comments} comment{'' if s.comments == 1 else 's'}")
     age = int(s.age_days)

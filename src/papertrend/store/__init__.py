@@ -13,6 +13,7 @@ concept, each owning its transactions::
     store.coordination  politeness slots, job leases, cursors, abuse limits (coordination.py)
     store.digests       subscribers, the outbox                     (digests.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
+    store.community     upvotes, comments, library, moderation       (community.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
 every write takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of
@@ -32,6 +33,7 @@ from ..config import Settings
 from ..errors import StoreError
 from . import migrations
 from .accounts import AccountStore
+from .community import CommunityStore
 from .base import utcnow
 from .coordination import CoordinationStore
 from .digests import DigestStore
@@ -91,6 +93,7 @@ class Store:
         self.coordination = CoordinationStore(self)
         self.digests = DigestStore(self)
         self.accounts = AccountStore(self)
+        self.community = CommunityStore(self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -19,6 +19,7 @@ from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
 from .base import SubStore, insert_new
 from .batching import chunks
+from .community import visible_papers
 
 # (paper, the source whose metadata it keeps, when its signals were observed)
 MergeState = tuple[Paper, str | None, str | None]
@@ -146,7 +147,7 @@ class PaperStore(SubStore):
     def in_range(self, start: str, end: str, sort: str = "upvotes", limit: int | None = None,
              offset: int = 0, category: str | None = None) -> list[Paper]:
         """Papers whose list date is in [start, end], most upvoted (or newest) first."""
-        query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end)
+        query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end, visible_papers())
         if category:
             query = query.where(t.papers.c.id.in_(
                 select(t.paper_categories.c.paper_id).where(t.paper_categories.c.category == category)))
@@ -162,7 +163,7 @@ class PaperStore(SubStore):
     def count_in_range(self, start: str, end: str) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(t.papers).where(
-                t.papers.c.list_date >= start, t.papers.c.list_date <= end)).scalar_one())
+                t.papers.c.list_date >= start, t.papers.c.list_date <= end, visible_papers())).scalar_one())
 
     def count(self) -> int:
         with self._read() as conn:
@@ -195,7 +196,8 @@ class PaperStore(SubStore):
         parts = (select(func.count(), func.max(t.papers.c.last_changed)),
                  select(func.max(t.ingest_runs.c.id)),
                  select(func.max(t.trending.c.computed_at)),   # a few thousand rows at most
-                 select(func.max(t.paper_vectors.c.seq)))
+                 select(func.max(t.paper_vectors.c.seq)),
+                 select(func.max(t.community_events.c.seq)))   # votes, comments, moderation
         with self._read() as conn:
             return "-".join(str(v) for query in parts for v in conn.execute(query).one())
 

@@ -12,6 +12,7 @@ from ..models import Paper
 from . import schema as t
 from .base import SubStore
 from .batching import chunks
+from .community import visible_papers
 
 
 @dataclass
@@ -31,11 +32,13 @@ class TrendingRow:
     anchor: str
     computed_at: str
     reason: str
+    local_part: float = 0.0
+    local_votes: float = 0.0
 
     @property
     def parts(self) -> dict[str, float]:
         return {"star velocity": self.velocity_part, "stars": self.stars_part, "upvotes": self.upvotes_part,
-                "comments": self.comments_part}
+                "upvotes here": self.local_part, "comments": self.comments_part}
 
 
 @dataclass
@@ -57,11 +60,12 @@ class TrendingStore(SubStore):
                 t.papers.c.github_stars, t.papers.c.code_url)
         with self._read() as conn:
             rows = list(conn.execute(select(*cols).where(and_(t.papers.c.list_date >= since,
-                                                              t.papers.c.list_date <= until))))
+                                                              t.papers.c.list_date <= until), visible_papers())))
             seen = {r.id for r in rows}
             urls = [f"https://github.com/{r}" for r in active_repos]
             for chunk in chunks(urls, 500):
-                for r in conn.execute(select(*cols).where(func.lower(t.papers.c.code_url).in_(chunk))):
+                for r in conn.execute(select(*cols).where(func.lower(t.papers.c.code_url).in_(chunk),
+                                                          visible_papers())):
                     if r.id not in seen and (r.list_date or "") <= until:
                         rows.append(r)
                         seen.add(r.id)
@@ -78,7 +82,8 @@ class TrendingStore(SubStore):
              offset: int = 0) -> list[tuple[Paper, TrendingRow]]:
         """A window's papers in rank order, optionally only a category's or those with code."""
         query = (select(t.trending).join(t.papers, t.papers.c.id == t.trending.c.paper_id)
-                 .where(t.trending.c.window == window).order_by(t.trending.c.rank).limit(limit).offset(offset))
+                 .where(t.trending.c.window == window, visible_papers()).order_by(t.trending.c.rank)
+                 .limit(limit).offset(offset))
         if has_code:
             query = query.where(t.papers.c.code_url.is_not(None))
         if category:

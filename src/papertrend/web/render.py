@@ -8,6 +8,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,13 @@ def bibtex(paper: Paper) -> str:
     return f"@{kind}{{{key},\n{body}\n}}"
 
 
+def when(epoch: float | None) -> str:
+    """Epoch seconds as a UTC time a reader can read (comments, the audit log)."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 class Paths:
     """``url_for`` for templates: site-relative paths (correct behind any proxy or host name).
 
@@ -104,7 +112,7 @@ class Renderer:
         self.env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["html"]),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(latex=latex.render, short_authors=short_authors, excerpt=excerpt,
-                                compact=compact_number)
+                                compact=compact_number, datetime=when)
         self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes),
                                 csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" '
                                                   f'value="{CSRF_PLACEHOLDER}">'),
