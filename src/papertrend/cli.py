@@ -358,6 +358,7 @@ def rank_recompute(ctx: Context) -> None:
 def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> None:
     """The score's parts (they add up to the score) and the observations behind them."""
     from .errors import NotFound
+    from .rank.recompute import damping
 
     store = ctx.store()
     paper = store.papers.get(paper_id)
@@ -368,11 +369,13 @@ def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> Non
         raise NotFound(f"{paper_id} is not ranked in the {window} window (run `papertrend rank recompute`)")
     stars = store.signals.star_history(paper.code_repo) if paper.code_repo else []
     signals = store.signals.observations(paper_id)
+    rule = damping(store)
     if as_json:
         click.echo(json.dumps({"paper": paper_id, "window": window, "rank": row.rank, "score": row.score,
                                "parts": row.parts, "decay": row.decay, "age_days": row.age_days,
                                "stars_gained": row.stars_gained, "gain_days": row.gain_days, "anchor": row.anchor,
-                               "reason": row.reason,
+                               "reason": row.reason, "local_votes_damped": row.local_votes,
+                               "local_votes": store.community.vote_count(paper_id), "damping": rule.describe(),
                                "star_snapshots": [{"observed_at": s.observed_at, "stars": s.stars, "source": s.source}
                                                   for s in stars],
                                "observations": [vars(o) for o in signals]}, indent=2))
@@ -385,6 +388,10 @@ def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> Non
     table.add_row("[bold]score[/]", f"[bold]{row.score:.4f}[/]")
     out.print(table)
     out.print(f"age {row.age_days:.0f} days -> decay factor {row.decay:.4f} (already applied to each part)")
+    out.print(f"upvotes: {paper.upvotes} imported from Hugging Face (part 'upvotes'); "
+              f"{store.community.vote_count(paper_id)} cast here, {row.local_votes:.2f} after damping inside the "
+              f"window (part 'upvotes here')", highlight=False)
+    out.print(f"  {rule.describe()}", highlight=False)
     for s in stars:
         out.print(f"  stars {s.stars:>7} at {s.observed_at} ({s.source})", highlight=False)
     for o in signals:

@@ -179,7 +179,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/moderation", community.moderate_post, methods=["POST"], name="moderate"),
         Route("/admin/audit", community.audit_page, name="audit"),
         Route("/admin/audit.json", community.audit_page, name="audit_json"),
-        Route("/u/{name:str}", community.profile_page, name="profile"),
+        Route("/u/{username:str}", community.profile_page, name="profile"),
         Route("/profile", community.profile_post, methods=["POST"], name="profile_settings"),
         Route("/papers/date", views.date_picker, name="date_picker"),
         Route("/papers/{kind:str}/{key:str}", views.memory_first(views.period_page), name="period"),

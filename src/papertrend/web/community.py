@@ -418,7 +418,7 @@ def audit_page(request: Request) -> Response:
 def profile_page(request: Request) -> Response:
     """``/u/<name>``: the papers they submitted, upvoted (when they made that public) and
     commented on."""
-    name = str(request.path_params.get("name", ""))
+    name = str(request.path_params.get("username", ""))
     as_json = name.endswith(".json") or wants_json(request)
     name = name.removesuffix(".json")[:60]
     store = _store(request)
