@@ -185,7 +185,9 @@ class Renderer:
                 return Response(status_code=304, headers=headers)
             return Response(body, media_type=_media(True), headers=headers)
         own = visitor_etag(request, etag)
-        headers = {"etag": own, "cache-control": "private, max-age=60", "vary": "Accept, Cookie"}
+        # no-cache: the browser asks again each time (a 304 when nothing changed), so an upvote,
+        # a comment or a moderator's hiding shows on the next page view, not a minute later.
+        headers = {"etag": own, "cache-control": "private, no-cache", "vary": "Accept, Cookie"}
         if body is None or own in (request.headers.get("if-none-match") or ""):
             response = Response(status_code=304, headers=headers)
         else:

@@ -12,7 +12,8 @@ document.addEventListener("submit", async (event) => {
   body.set(button.name, button.value);
   button.disabled = true;
   try {
-    const response = await fetch(form.action, {method: "POST", body, credentials: "same-origin",
+    // getAttribute: form.action would be the button named "action"
+    const response = await fetch(form.getAttribute("action"), {method: "POST", body, credentials: "same-origin",
                                                headers: {"Accept": "application/json"}});
     const data = await response.json().catch(() => ({}));
     if (response.status === 401 && data.signin) { window.location.assign(data.signin); return; }
