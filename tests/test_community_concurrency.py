@@ -46,7 +46,8 @@ def two_servers(tmp_path: Path, shared: Path) -> Iterator[tuple[Settings, list[s
         deadline = time.monotonic() + 90
         for base, proc in zip(bases, procs, strict=True):
             while True:
-                assert proc.poll() is None, "a server exited: " + (tmp_path / f"serve-{base.rsplit(':', 1)[1]}.log").read_text()
+                log = tmp_path / f"serve-{base.rsplit(':', 1)[1]}.log"
+                assert proc.poll() is None, "a server exited: " + log.read_text()
                 assert time.monotonic() < deadline, "a server did not start"
                 try:
                     if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
@@ -54,8 +55,8 @@ def clients(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[
     store.close()
 
 
-def _check(r: object, what: str) -> None:
-    status = getattr(r, "status_code")
+def _check(r: httpx.Response, what: str) -> None:
+    status = r.status_code
     TRIED["requests"] += 1
     if status >= 500:
         TRIED["5xx"] += 1

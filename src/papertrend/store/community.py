@@ -188,13 +188,14 @@ class CommunityStore(SubStore):
         c = t.comments.c
         with self._write() as conn:
             if parent_id is not None:
-                parent = conn.execute(select(c.id, c.parent_id).where(c.id == parent_id, c.paper_id == paper_id)).first()
+                parent = conn.execute(select(c.id, c.parent_id).where(c.id == parent_id,
+                                                                      c.paper_id == paper_id)).first()
                 if parent is None:
                     return None
                 parent_id = parent.parent_id or parent.id
-            new_id: int = conn.execute(insert(t.comments).values(paper_id=paper_id, user_id=user_id, parent_id=parent_id,
-                                                                 body=body, status="visible", created_at=now)
-                                       .returning(c.id)).scalar_one()
+            values = {"paper_id": paper_id, "user_id": user_id, "parent_id": parent_id, "body": body,
+                      "status": "visible", "created_at": now}
+            new_id: int = conn.execute(insert(t.comments).values(**values).returning(c.id)).scalar_one()
             _event(conn, "comment", now, paper_id, user_id)
             return new_id
 

@@ -211,7 +211,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.searcher = searcher
     app.state.search_pool = search_pool
     app.state.mail_pump = MailPump(store, settings)
-    app.state.trending_refresh = community.TrendingRefresh(store, settings.trending_refresh_seconds)
+    app.state.trending_refresh = community.TrendingRefresh(store, settings.trending_refresh_seconds,
+                                                           app.state.data_version.invalidate)
     return app
 
 

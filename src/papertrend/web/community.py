@@ -184,9 +184,9 @@ def library_page(request: Request) -> Response:
     user = require(request)
     store = _store(request)
     if request.url.path.endswith(".bib"):
-        ids = store.community.library(user.id, limit=10_000)
-        papers = store.papers.get_many(ids)
-        body = "\n\n".join(bibtex(papers[i]) for i in ids if i in papers) + "\n"
+        every = store.community.library(user.id, limit=10_000)
+        stored = store.papers.get_many(every)
+        body = "\n\n".join(bibtex(stored[i]) for i in every if i in stored) + "\n"
         return PlainTextResponse(body, media_type="application/x-bibtex; charset=utf-8",
                                  headers={"cache-control": "no-store",
                                           "content-disposition": 'inline; filename="library.bib"'})
@@ -457,8 +457,8 @@ class TrendingRefresh:
     """Recomputes trending a few seconds after a vote (``trending_refresh_seconds``), once for
     all the votes in between, in a thread of its own; 0 leaves it to the worker's schedule."""
 
-    def __init__(self, store: Store, delay: float) -> None:
-        self.store, self.delay = store, delay
+    def __init__(self, store: Store, delay: float, on_done: Any = None) -> None:
+        self.store, self.delay, self.on_done = store, delay, on_done
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -481,6 +481,8 @@ class TrendingRefresh:
         try:
             recompute_trending(self.store)
             self.runs += 1
+            if self.on_done is not None:
+                self.on_done()   # this process's pages show the new ranking at once
         except (PapertrendError, SQLAlchemyError) as exc:  # the worker's next run catches up
             log.warning("trending recompute after a vote failed: %s", exc)
 
