@@ -321,3 +321,25 @@ def test_a_vote_at_once_even_with_a_warm_page_cache(store: Store, app: Starlette
     _vote(reader, paper["id"])
     after = stranger.get(day, headers={"if-none-match": before.headers["etag"]})
     assert after.status_code == 200 and f'<span class="n">{paper["upvotes"] + 1}</span>' in after.text
+
+
+def test_moderation_from_the_command_line(store: Store, app: Starlette, run_cli) -> None:
+    reader = _client(app)
+    ada = sign_in(reader, "ada@example.org")
+    paper = _paper(reader)
+    reader.post("/report", data={"kind": "paper", "target": paper["id"], "reason": "duplicate", "csrf": csrf(reader)})
+    assert "duplicate" in run_cli("moderation", "reports").output
+    refused = run_cli("moderation", "act", "hide", "paper", paper["id"], "--by", ada.email, "--reason", "x", ok=False)
+    assert refused.exit_code != 0 and "moderators" in refused.output
+    from papertrend.accounts.signin import add_user
+
+    add_user(store, "mod@example.org", "moderator")
+    run_cli("moderation", "act", "hide", "paper", paper["id"], "--by", "mod@example.org", "--reason", "duplicate")
+    run_cli("moderation", "act", "suspend", "user", ada.name, "--by", "mod@example.org", "--reason", "spam")
+    assert store.community.hidden_paper_ids() == {paper["id"]} and store.accounts.get(ada.id).status == "suspended"
+    log = run_cli("moderation", "audit", "--json").output
+    assert '"reason": "spam"' in log and '"reason": "duplicate"' in log and '"actor": "mod"' in log
+    assert run_cli("moderation", "reports", "--json").output.strip() == "[]"
+    bad = run_cli("moderation", "act", "suspend", "paper", paper["id"], "--by", "mod@example.org", "--reason", "x",
+                  ok=False)
+    assert bad.exit_code != 0 and "suspend applies to: user" in bad.output

@@ -131,3 +131,8 @@ def test_stored_votes_feed_the_recompute(store, settings, shared) -> None:  # ty
     recompute_trending(store, now)
     assert store.trending.row("month", last.id).local_votes == 3.0   # type: ignore[union-attr]
     assert [k for _, k in store.community.vote_series(last.id)] == ["vote"] * 4 + ["unvote"]
+    # Comments posted here are a signal too, next to the ones Hugging Face reported.
+    before = store.trending.row("month", last.id).comments_part  # type: ignore[union-attr]
+    store.community.add_comment(last.id, users[1].id, None, "Interesting.", now.timestamp() - 60)
+    recompute_trending(store, now)
+    assert store.trending.row("month", last.id).comments_part > before  # type: ignore[union-attr]

@@ -31,6 +31,7 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
     sizes = {}
     for window, days in WINDOWS.items():
         local = damped_votes(store.community.votes_since(now.timestamp() - days * 86400, now.timestamp()), rule)
+        talk = store.community.comments_since(now.timestamp() - days * 86400, now.timestamp())
         gains = {repo: star_gain(h, days) for repo, h in histories.items()}
         recent = (now - timedelta(days=days)).isoformat(timespec="seconds")
         active = [repo for repo, g in gains.items() if g and g[0] > 0 and histories[repo][-1][0] >= recent]
@@ -40,7 +41,7 @@ def recompute_trending(store: Store, now: datetime | None = None) -> dict[str, i
         for c in cands:
             g = gains.get(c.repo) if c.repo else None
             here = local.get(c.id, LocalVotes(0.0, 0))
-            signals.append(Signals(upvotes=c.upvotes, comments=c.num_comments, stars=c.github_stars,
+            signals.append(Signals(upvotes=c.upvotes, comments=c.num_comments + talk.get(c.id, 0), stars=c.github_stars,
                                    stars_gained=g[0] if g else None, gain_days=g[1] if g else None,
                                    age_days=age_days(c.list_date, anchor), local_votes=here.damped,
                                    local_voters=here.voters))

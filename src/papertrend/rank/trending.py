@@ -24,6 +24,7 @@ the upvotes imported from Hugging Face: only the votes cast inside the window co
 against fresh accounts and bursts from one address (rank/votes.py states the rule). W_LOCAL =
 W_UPVOTES: a vote here is worth what one there is, so an instance that ingests arXiv alone
 trends by its readers' votes as Hugging Face's does by its own.
+Comments posted here inside the window add to the comments Hugging Face reported.
 
 Deterministic for given observations and anchor time; signals that are missing count as 0,
 and a paper with one star snapshot (the shared data) falls back to its totals and age.

@@ -163,6 +163,14 @@ class CommunityStore(SubStore):
         with self._read() as conn:
             return [Vote(r.paper_id, r.user_id, r.at, r.client, _epoch(r.created_at)) for r in conn.execute(query)]
 
+    def comments_since(self, since: float, until: float) -> dict[str, int]:
+        """Visible comments posted in [since, until], per paper (a trending signal)."""
+        c = t.comments.c
+        with self._read() as conn:
+            return {pid: n for pid, n in conn.execute(
+                select(c.paper_id, func.count()).where(c.created_at >= since, c.created_at <= until,
+                                                       c.status == "visible").group_by(c.paper_id))}
+
     def vote_count(self, paper_id: str) -> int:
         with self._read() as conn:
             n: int = conn.execute(select(func.count()).select_from(t.votes).where(

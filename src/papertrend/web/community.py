@@ -33,7 +33,7 @@ from ..errors import BadRequest, Forbidden, NotFound, PapertrendError, TooManyRe
 from ..ids import is_valid_paper_id
 from ..models import Paper, User
 from ..store import Store
-from ..store.community import ACTIONS, Counts
+from ..store.community import Counts
 from . import markdown
 from .paging import Pagination
 from .render import Renderer, bibtex, wants_json
@@ -367,34 +367,18 @@ def moderation_page(request: Request) -> Response:
 def _moderate(request: Request, form: FormData) -> Response:
     """Hide or restore a paper or comment, suspend or restore an account, or dismiss reports;
     always with a reason, recorded in the audit log."""
+    from ..accounts.moderation import moderate
+
     actor = require(request, "moderator")
-    action, kind, target = str(form.get("action", "")), str(form.get("kind", "")), str(form.get("target", ""))[:64]
-    reason = " ".join(str(form.get("reason", "")).split())[:500]
-    if action not in ACTIONS:
-        raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
-    allowed = {"hide": ("paper", "comment"), "restore": ("paper", "comment"), "suspend": ("user",),
-               "unsuspend": ("user",), "dismiss": ("paper", "comment")}[action]
-    if kind not in allowed:
-        raise BadRequest(f"{action} applies to: {', '.join(allowed)}")
-    if not reason:
-        raise BadRequest("Say why: the reason is kept in the audit log.")
-    store = _store(request)
-    if kind == "user":
-        target_user = store.community.user_by_name(target) if not target.isdigit() else None
-        target = str(target_user.id) if target_user else target
-        if target == str(actor.id):
-            raise BadRequest("You cannot suspend your own account.")
-        if target.isdigit() and (other := store.accounts.get(int(target))) and other.role == "admin" \
-                and not actor.has_role("admin"):
-            raise Forbidden("Only an admin can suspend an admin.")
     _limit(request, actor, "moderation", 60, 120)
-    if not store.community.moderate(actor.id, action, kind, target, reason, time.time()):
-        raise NotFound(f"No {kind} {target[:40]!r}.")
+    kind = str(form.get("kind", ""))
+    target = moderate(_store(request), actor, str(form.get("action", "")), kind, str(form.get("target", "")),
+                      str(form.get("reason", "")), time.time())
     _changed(request)
     if kind == "paper":
         request.app.state.trending_refresh.nudge()
     if wants_json(request):
-        return JSONResponse({"ok": True, "action": action, "kind": kind, "target": target})
+        return JSONResponse({"ok": True, "action": form.get("action"), "kind": kind, "target": target})
     return RedirectResponse(_back(form, "/moderation"), status_code=303)
 
 
