@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
 from papertrend.rank.recompute import recompute_trending
-from papertrend.store import Store
+from papertrend.store import Store, utcnow
 from papertrend.web.app import create_app
 from web_helpers import csrf, sign_in
 
@@ -246,6 +246,15 @@ def test_report_and_moderation_hide_everywhere_with_an_audit_log(store: Store, a
     audit = mod.get("/admin/audit.json").json()["entries"]
     assert [(e["action"], e["kind"], e["reason"]) for e in audit] == [("hide", "paper", "not research"),
                                                                      ("hide", "comment", "spam")]
+    # Nor in a digest: subscribers of the day get every paper but the hidden one.
+    from papertrend.digest.build import build_digests
+
+    now = utcnow()
+    subscriber, _ = store.digests.upsert_pending("reader@example.org", "daily", [], [], [], now, now)
+    store.digests.set_status(subscriber.id, "confirmed", now)
+    assert build_digests(store, store.settings.replace(digest_max_papers=1000), "daily", DAY)["composed"] == 1
+    sent = store.digests.sent_paper_ids([subscriber.id])[subscriber.id]
+    assert len(sent) == len(listed["papers"]) and paper["id"] not in sent
     # Restored, it is back.
     mod.post("/moderation", data={"action": "restore", "kind": "paper", "target": paper["id"], "reason": "appeal",
                                   "csrf": mtoken})
@@ -343,3 +352,18 @@ def test_moderation_from_the_command_line(store: Store, app: Starlette, run_cli)
     bad = run_cli("moderation", "act", "suspend", "paper", paper["id"], "--by", "mod@example.org", "--reason", "x",
                   ok=False)
     assert bad.exit_code != 0 and "suspend applies to: user" in bad.output
+
+
+def test_upvote_and_save_from_trending_and_search(store: Store, app: Starlette) -> None:
+    reader = _client(app)
+    sign_in(reader, "ada@example.org")
+    top = reader.get("/trending.json?window=month").json()["papers"][0]
+    r = reader.post("/vote", data={"paper": top["id"], "action": "up", "csrf": csrf(reader, "/"),
+                                   "next": "/trending?window=month"})
+    assert r.headers["location"] == "/trending?window=month"
+    assert _button(reader.get("/trending?window=month").text, top["id"]) == "down/true"
+    words = " ".join(top["title"].split()[:6])
+    found = reader.get("/search", params={"q": words, "mode": "fulltext"}).text
+    assert _button(found, top["id"]) == "down/true" and 'value="save" aria-pressed="false"' in found
+    trending = reader.get("/trending.json?window=month").json()["papers"][0]
+    assert trending["upvotes_here"] == 1 and trending["upvotes_total"] == top["upvotes"] + 1
