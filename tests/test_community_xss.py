@@ -16,7 +16,7 @@ from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
 from papertrend.store import Store
 from papertrend.web.app import create_app
-from papertrend.web.markdown import ATTRIBUTES, TAGS, render
+from papertrend.web.comment_markdown import ATTRIBUTES, TAGS, render
 from web_helpers import csrf, sign_in
 
 HOSTILE = [

@@ -34,7 +34,7 @@ from ..ids import is_valid_paper_id
 from ..models import Paper, User
 from ..store import Store
 from ..store.community import Counts
-from . import markdown
+from . import comment_markdown
 from .paging import Pagination
 from .render import Renderer, bibtex, wants_json
 from .security import checked_form, client_address, require, visitor
@@ -319,7 +319,7 @@ def comments_of(store: Store, paper_id: str) -> tuple[list[Any], dict[int, Any]]
     for top in threads:
         for c in [top, *top.replies]:
             if c.status == "visible":
-                rendered[c.id] = markdown.render(c.body)
+                rendered[c.id] = comment_markdown.render(c.body)
     return threads, rendered
 
 
@@ -359,9 +359,9 @@ def moderation_page(request: Request) -> Response:
     papers = store.papers.get_many([r.target for r in reports if r.kind == "paper"])
     if wants_json(request):
         return JSONResponse({"reports": [vars(r) for r in reports]}, headers={"cache-control": "no-store"})
+    rendered = {k: comment_markdown.render(c.body) for k, c in comments.items() if c is not None}
     return _page(request, "moderation.html", {"reports": reports, "comments": comments, "papers": papers,
-                                              "rendered": {k: markdown.render(c.body) for k, c in comments.items()
-                                                           if c is not None}})
+                                              "rendered": rendered})
 
 
 def _moderate(request: Request, form: FormData) -> Response:
