@@ -94,8 +94,13 @@ class DataVersion:
         self._value: str | None = None
         self._at = 0.0
         self._lock = threading.Lock()
+        self._local = 0                      # changes made here since: see invalidate()
+        self._lock_local = threading.Lock()
 
     def get(self) -> str:
+        return f"{self._get()}.{self._local}"
+
+    def _get(self) -> str:
         if self._value is not None and time.monotonic() - self._at <= self.ttl:
             return self._value
         if self._lock.acquire(blocking=self._value is None):
@@ -109,13 +114,15 @@ class DataVersion:
         return self._value
 
     def invalidate(self) -> None:
-        """Re-read on the next request: a change made by this process shows at once."""
-        self._at = 0.0
+        """A change made by this process (a vote, a comment): its pages show it at once, under a
+        new version, without re-reading the store (other processes see it at their next read)."""
+        with self._lock_local:
+            self._local += 1
 
     def peek(self) -> str | None:
         """The version when it is fresh, else None; never reads the store (for the event loop)."""
         value = self._value
-        return value if value is not None and time.monotonic() - self._at <= self.ttl else None
+        return f"{value}.{self._local}" if value is not None and time.monotonic() - self._at <= self.ttl else None
 
 
 def handle_error(request: Request, exc: Exception) -> Response:
