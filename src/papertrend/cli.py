@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -359,6 +359,7 @@ def rank_recompute(ctx: Context) -> None:
 def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> None:
     """The score's parts (they add up to the score) and the observations behind them."""
     from .errors import NotFound
+    from .rank.recompute import damping
 
     store = ctx.store()
     paper = store.papers.get(paper_id)
@@ -369,11 +370,13 @@ def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> Non
         raise NotFound(f"{paper_id} is not ranked in the {window} window (run `papertrend rank recompute`)")
     stars = store.signals.star_history(paper.code_repo) if paper.code_repo else []
     signals = store.signals.observations(paper_id)
+    rule = damping(store)
     if as_json:
         click.echo(json.dumps({"paper": paper_id, "window": window, "rank": row.rank, "score": row.score,
                                "parts": row.parts, "decay": row.decay, "age_days": row.age_days,
                                "stars_gained": row.stars_gained, "gain_days": row.gain_days, "anchor": row.anchor,
-                               "reason": row.reason,
+                               "reason": row.reason, "local_votes_damped": row.local_votes,
+                               "local_votes": store.community.vote_count(paper_id), "damping": rule.describe(),
                                "star_snapshots": [{"observed_at": s.observed_at, "stars": s.stars, "source": s.source}
                                                   for s in stars],
                                "observations": [vars(o) for o in signals]}, indent=2))
@@ -386,6 +389,10 @@ def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> Non
     table.add_row("[bold]score[/]", f"[bold]{row.score:.4f}[/]")
     out.print(table)
     out.print(f"age {row.age_days:.0f} days -> decay factor {row.decay:.4f} (already applied to each part)")
+    out.print(f"upvotes: {paper.upvotes} imported from Hugging Face (part 'upvotes'); "
+              f"{store.community.vote_count(paper_id)} cast here, {row.local_votes:.2f} after damping inside the "
+              f"window (part 'upvotes here')", highlight=False)
+    out.print(f"  {rule.describe()}", highlight=False)
     for s in stars:
         out.print(f"  stars {s.stars:>7} at {s.observed_at} ({s.source})", highlight=False)
     for o in signals:
@@ -678,6 +685,69 @@ def users_list(ctx: Context, as_json: bool) -> None:
     table = Table("id", "name", "email", "role", "status", "created", "last signed in")
     for u in accounts:
         table.add_row(str(u.id), u.name, u.email, u.role, u.status, u.created_at, u.last_signed_in or "")
+    out.print(table)
+
+
+# -- moderation -------------------------------------------------------------------------------
+
+
+@cli.group()
+def moderation() -> None:
+    """The moderators' queue and audit log, and their actions from the command line."""
+
+
+@moderation.command("act")
+@click.argument("action", type=click.Choice(["hide", "restore", "suspend", "unsuspend", "dismiss"]))
+@click.argument("kind", type=click.Choice(["paper", "comment", "user"]))
+@click.argument("target")
+@click.option("--by", "by_email", required=True, help="The moderator's (or admin's) email: the audit log names them.")
+@click.option("--reason", required=True, help="Why; kept in the audit log.")
+@pass_ctx
+def moderation_act(ctx: Context, action: str, kind: str, target: str, by_email: str, reason: str) -> None:
+    """Hide or restore a paper or comment, suspend or restore an account (TARGET: its name or
+    id), or dismiss reports; recorded in the audit log like the same action on /moderation."""
+    import time as _time
+
+    from .accounts.moderation import moderate
+    from .errors import Forbidden
+
+    store = ctx.store()
+    actor = store.accounts.by_email(by_email.strip().lower())
+    if actor is None:
+        raise Forbidden(f"{by_email} has no account")
+    done = moderate(store, actor, action, kind, target, reason, _time.time())
+    out.print(f"{action} {kind} {done}: recorded in the audit log", highlight=False)
+
+
+@moderation.command("audit")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def moderation_audit(ctx: Context, limit: int, as_json: bool) -> None:
+    """The audit log, newest first: who did what to which, and why."""
+    entries = ctx.store().community.audit(limit=limit)
+    if as_json:
+        click.echo(json.dumps([vars(e) for e in entries], indent=2))
+        return
+    table = Table("when", "who", "action", "target", "why")
+    for e in entries:
+        table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M"), e.actor, e.action,
+                      f"{e.kind} {e.target}", e.reason)
+    out.print(table)
+
+
+@moderation.command("reports")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def moderation_reports(ctx: Context, as_json: bool) -> None:
+    """Open reports, oldest first."""
+    reports = ctx.store().community.open_reports()
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in reports], indent=2))
+        return
+    table = Table("id", "kind", "target", "reported by", "why")
+    for r in reports:
+        table.add_row(str(r.id), r.kind, r.target, r.reporter, r.reason)
     out.print(table)
 
 

@@ -119,6 +119,17 @@ class Settings:
     schedule_mail: str = _setting("* * * * *", "Cron (UTC) for the worker's sending of queued mail")
     schedule_digest: str = _setting("0 7 * * *",
                          "Cron (UTC) for building and sending digests (weekly ones on Mondays)")
+    submission_max_age_days: int = _setting(14, "Papers readers submit must be at most this many days old "
+                                            "(by their first arXiv version)")
+    submission_daily_cap: int = _setting(5, "Papers one account may submit in 24 hours")
+    comment_max_chars: int = _setting(10000, "Longest comment, in characters")
+    comments_per_hour: int = _setting(30, "Comments (and edits) one account may post in an hour")
+    votes_per_minute: int = _setting(60, "Upvotes, undos and saves one account may make in a minute")
+    vote_fresh_account_hours: float = _setting(24.0, "Votes from accounts younger than this (hours) are damped "
+                                               "in trending")
+    vote_fresh_weight: float = _setting(0.25, "What a vote from a fresh account weighs in trending (1: a full vote)")
+    trending_refresh_seconds: float = _setting(5.0, "After an upvote, the web process recomputes trending this many "
+                                               "seconds later (votes in between share it; 0: leave it to the worker)")
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})

@@ -12,7 +12,8 @@
     ├── SignInRequired              401: the page needs an account (pages redirect to sign in)
     ├── Forbidden                   403: the account's role does not allow it, or a form without
     │                                    its CSRF token
-    └── TooLarge                    413: a request body over max_body_bytes
+    ├── TooLarge                    413: a request body over max_body_bytes
+    └── TooManyRequests             429: an account or address over its rate limit
 """
 
 from __future__ import annotations
@@ -77,3 +78,7 @@ class Forbidden(PapertrendError):
 
 class TooLarge(PapertrendError):
     status_code = 413
+
+
+class TooManyRequests(PapertrendError):
+    status_code = 429

@@ -3,6 +3,7 @@
     score = decay(age) * ( W_VELOCITY * log1p(stars gained per day)
                          + W_STARS    * log1p(stars)
                          + W_UPVOTES  * log1p(upvotes)
+                         + W_LOCAL    * log1p(damped upvotes here in the window)
                          + W_COMMENTS * log1p(comments) )
     decay(age) = (1 + age_days / tau) ** -GRAVITY,   tau = max(TAU_DAYS, window length in days)
 
@@ -21,6 +22,13 @@ its weight (today: TAU_DAYS = 3 days; week: 7; month: 30). With one 3-day tau fo
 the month was the week again (49 of its top 50 shared, the month's most upvoted papers at ranks
 80-124); bench/bench_trending.py measures both.
 
+Upvotes cast here are a signal of their own (their own time series, the votes table), next to
+the upvotes imported from Hugging Face: only the votes cast inside the window count, damped
+against fresh accounts and bursts from one address (rank/votes.py states the rule). W_LOCAL =
+W_UPVOTES: a vote here is worth what one there is, so an instance that ingests arXiv alone
+trends by its readers' votes as Hugging Face's does by its own.
+Comments posted here inside the window add to the comments Hugging Face reported.
+
 Deterministic for given observations and anchor time; signals that are missing count as 0,
 and a paper with one star snapshot (the shared data) falls back to its totals and age.
 """
@@ -36,8 +44,9 @@ W_VELOCITY = 0.35
 W_STARS = 0.5 / 4.30
 W_UPVOTES = 1 / 3.53
 W_COMMENTS = 0.2 / 1.10
-TAU_DAYS = 3.0
+W_LOCAL = W_UPVOTES
 TAU_SHARE = 1.0   # a window's tau as a share of its length (bench/bench_trending.py chose it)
+TAU_DAYS = 3.0
 GRAVITY = 1.0
 
 WINDOWS = {"today": 1, "week": 7, "month": 30}
@@ -51,6 +60,8 @@ class Signals:
     stars_gained: int | None = None   # over gain_days, when two or more snapshots exist
     gain_days: float | None = None
     age_days: float = 0.0
+    local_votes: float = 0.0          # damped upvotes cast here in the window (rank/votes.py)
+    local_voters: int = 0             # those votes as cast
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class Score:
     upvotes_part: float
     comments_part: float
     decay: float
+    local_part: float = 0.0
 
 
 def window_tau(window_days: int) -> float:
@@ -72,9 +84,11 @@ def window_tau(window_days: int) -> float:
 
 
 def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, gained: np.ndarray,
-                 gain_days: np.ndarray, age_days: np.ndarray, tau_days: float = TAU_DAYS) -> dict[str, np.ndarray]:
-    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0).
-    ``tau_days`` is the window's (:func:`window_tau`)."""
+                 gain_days: np.ndarray, age_days: np.ndarray,
+                 local: np.ndarray | None = None, tau_days: float = TAU_DAYS) -> dict[str, np.ndarray]:
+    """Vectorised scoring of many papers; NaN in ``stars`` / ``gained`` means unknown (0);
+    ``local`` is the damped count of upvotes cast here (none when not given); ``tau_days`` is
+    the window's (:func:`window_tau`)."""
     per_day = np.nan_to_num(np.maximum(gained, 0) / np.maximum(np.nan_to_num(gain_days, nan=1.0), 1.0))
     decay = (1.0 + np.maximum(age_days, 0) / tau_days) ** -GRAVITY
     parts = {
@@ -83,7 +97,10 @@ def score_arrays(upvotes: np.ndarray, comments: np.ndarray, stars: np.ndarray, g
         "upvotes_part": W_UPVOTES * np.log1p(np.maximum(upvotes, 0)) * decay,
         "comments_part": W_COMMENTS * np.log1p(np.maximum(comments, 0)) * decay,
     }
-    parts["score"] = parts["velocity_part"] + parts["stars_part"] + parts["upvotes_part"] + parts["comments_part"]
+    local = np.zeros_like(decay) if local is None else np.nan_to_num(local)
+    parts["local_part"] = W_LOCAL * np.log1p(np.maximum(local, 0)) * decay
+    parts["score"] = (parts["velocity_part"] + parts["stars_part"] + parts["upvotes_part"] + parts["local_part"]
+                      + parts["comments_part"])
     parts["decay"] = decay
     return parts
 
@@ -94,9 +111,9 @@ def score(s: Signals, tau_days: float = TAU_DAYS) -> Score:
         return np.array([np.nan if v is None else float(v)])
 
     p = score_arrays(arr(s.upvotes), arr(s.comments), arr(s.stars), arr(s.stars_gained), arr(s.gain_days),
-                     arr(s.age_days), tau_days)
+                     arr(s.age_days), arr(s.local_votes), tau_days)
     return Score(*(float(p[k][0]) for k in ("score", "velocity_part", "stars_part", "upvotes_part",
-                                             "comments_part", "decay")))
+                                             "comments_part", "decay", "local_part")))
 
 
 def star_gain(history: list[tuple[str, int]], window_days: int) -> tuple[int, float] | None:
@@ -132,15 +149,19 @@ def _count(n: float) -> str:
 
 
 def reason(s: Signals) -> str:
-    """The score in words: '+412 stars in 7 days · 88 upvotes · 3 days old'."""
+    """The score in words: '+412 stars in 7 days · +12 upvotes here · 88 upvotes on Hugging Face ·
+    3 days old' (upvotes here: those cast in the window)."""
     words = []
     if s.stars_gained is not None and s.gain_days and s.stars_gained > 0:
         words.append(f"+{_count(s.stars_gained)} stars in {max(1, round(s.gain_days))} day"
                      f"{'' if round(s.gain_days) <= 1 else 's'}")
     elif s.stars:
         words.append(f"★ {_count(s.stars)}")
+    if s.local_voters:
+        words.append(f"+{s.local_voters} upvote{'' if s.local_voters == 1 else 's'} here")
     if s.upvotes:
-        words.append(f"{s.upvotes} upvote{'' if s.upvotes == 1 else 's'}")
+        words.append(f"{s.upvotes} upvote{'' if s.upvotes == 1 else 's'}"
+                     + (" on Hugging Face" if s.local_voters else ""))
     if s.comments:
         words.append(f"{s.comments} comment{'' if s.comments == 1 else 's'}")
     age = int(s.age_days)

@@ -14,6 +14,7 @@ concept, each owning its transactions::
     store.digests       subscribers, the outbox                     (digests.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
     store.feed_secrets  personal feed addresses (their nonces)      (feed_secrets.py)
+    store.community     upvotes, comments, library, moderation       (community.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
 every write takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of
@@ -33,6 +34,7 @@ from ..config import Settings
 from ..errors import StoreError
 from . import migrations
 from .accounts import AccountStore
+from .community import CommunityStore
 from .base import utcnow
 from .coordination import CoordinationStore
 from .digests import DigestStore
@@ -94,6 +96,7 @@ class Store:
         self.digests = DigestStore(self)
         self.accounts = AccountStore(self)
         self.feed_secrets = FeedSecretStore(self)
+        self.community = CommunityStore(self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -391,6 +391,97 @@ def _accounts(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(40)")
 
 
+def _community(conn: Connection) -> None:
+    """The research community: local upvotes (one per account, by the primary key), comments
+    with one level of replies, a personal library, submissions, reports, hidden papers, the
+    moderators' audit log, and an event log whose newest number is part of the data version.
+    Trending keeps the part local upvotes add to a score."""
+    m = MetaData()
+    Table("users", m, Column("id", Integer, primary_key=True))
+    Table("papers", m, Column("id", String(64), primary_key=True))
+    user = lambda: Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)  # noqa: E731
+    paper = lambda: Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"),  # noqa: E731
+                           nullable=False)
+    votes = Table(
+        "votes", m, user(), paper(),
+        Column("at", Float, nullable=False),                 # epoch seconds
+        Column("client", String(32), nullable=False),        # a keyed hash of the voter's address
+        PrimaryKeyConstraint("user_id", "paper_id"),
+        Index("ix_votes_paper_at", "paper_id", "at"),
+    )
+    events = Table(
+        "community_events", m,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("at", Float, nullable=False),
+        Column("kind", String(20), nullable=False),          # vote, unvote, comment, save, hide, ...
+        Column("paper_id", String(64)),
+        Column("user_id", Integer),
+        sqlite_autoincrement=True,
+    )
+    comments = Table(
+        "comments", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        paper(), user(),
+        Column("parent_id", Integer, ForeignKey("comments.id", ondelete="CASCADE")),
+        Column("body", Text, nullable=False),
+        Column("status", String(20), nullable=False, default="visible"),   # visible, hidden, deleted
+        Column("created_at", Float, nullable=False),
+        Column("edited_at", Float),
+        Index("ix_comments_paper", "paper_id", "created_at"),
+        Index("ix_comments_user", "user_id", "created_at"),
+        sqlite_autoincrement=True,
+    )
+    library = Table(
+        "library", m, user(), paper(),
+        Column("at", Float, nullable=False),
+        PrimaryKeyConstraint("user_id", "paper_id"),
+    )
+    submissions = Table(
+        "submissions", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+        user(),
+        Column("at", Float, nullable=False),
+        Index("ix_submissions_user_at", "user_id", "at"),
+    )
+    reports = Table(
+        "reports", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(20), nullable=False),          # paper, comment
+        Column("target", String(64), nullable=False),
+        user(),
+        Column("reason", Text, nullable=False),
+        Column("at", Float, nullable=False),
+        Column("resolved_at", Float),
+        UniqueConstraint("kind", "target", "user_id", name="uq_reports_once"),
+        Index("ix_reports_open", "resolved_at", "at"),
+        sqlite_autoincrement=True,
+    )
+    hidden = Table(
+        "hidden_papers", m,
+        Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+        Column("at", Float, nullable=False),
+    )
+    audit = Table(
+        "moderation_log", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", Float, nullable=False),
+        Column("actor_id", Integer, ForeignKey("users.id"), nullable=False),
+        Column("action", String(20), nullable=False),
+        Column("kind", String(20), nullable=False),          # paper, comment, user
+        Column("target", String(64), nullable=False),
+        Column("reason", Text, nullable=False),
+        sqlite_autoincrement=True,
+    )
+    profiles = Table(
+        "profiles", m,
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        Column("votes_public", Boolean, nullable=False, default=False),
+    )
+    _create(conn, votes, events, comments, library, submissions, reports, hidden, audit, profiles)
+    conn.exec_driver_sql("ALTER TABLE trending ADD COLUMN local_part FLOAT NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE trending ADD COLUMN local_votes FLOAT NOT NULL DEFAULT 0")
+
+
 def _param(sql: str, conn: Connection) -> str:
     """``?`` placeholders in the driver's own style."""
     return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
@@ -454,6 +545,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_text_log", _text_log),
     ("0007_drop_dead_trending_columns", _drop_dead_trending_columns),
     ("0008_accounts", _accounts),
+    ("0009_community", _community),
     ("0010_thumbnails_and_authors", _thumbnails_and_authors),
     ("0011_feed_secrets", _feed_secrets),
 ]

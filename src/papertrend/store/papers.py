@@ -19,6 +19,7 @@ from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
 from .base import SubStore, insert_new
 from .batching import chunks
+from .community import visible_papers
 
 # (paper, the source whose metadata it keeps, when its signals were observed)
 MergeState = tuple[Paper, str | None, str | None]
@@ -148,7 +149,7 @@ class PaperStore(SubStore):
              offset: int = 0, category: str | None = None, submitter: str | None = None) -> list[Paper]:
         """Papers whose list date is in [start, end], most upvoted (or newest) first; only those
         ``submitter`` put on a daily list, when given (any letter case)."""
-        query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end)
+        query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end, visible_papers())
         if submitter:
             query = query.where(func.lower(t.papers.c.submitter) == submitter.lower())
         if category:
@@ -178,7 +179,7 @@ class PaperStore(SubStore):
     def count_in_range(self, start: str, end: str) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(t.papers).where(
-                t.papers.c.list_date >= start, t.papers.c.list_date <= end)).scalar_one())
+                t.papers.c.list_date >= start, t.papers.c.list_date <= end, visible_papers())).scalar_one())
 
     def count(self) -> int:
         with self._read() as conn:
@@ -257,7 +258,8 @@ class PaperStore(SubStore):
                  select(func.max(t.ingest_runs.c.id)),
                  select(func.max(t.trending.c.computed_at)),   # a few thousand rows at most
                  select(func.max(t.paper_vectors.c.seq)),
-                 select(func.max(t.paper_thumbnails.c.fetched_at)))  # a fetched thumbnail shows in lists
+                 select(func.max(t.paper_thumbnails.c.fetched_at)),   # a fetched thumbnail shows in lists
+                 select(func.max(t.community_events.c.seq)))   # votes, comments, moderation
         with self._read() as conn:
             return "-".join(str(v) for query in parts for v in conn.execute(query).one())
 

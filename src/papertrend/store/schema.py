@@ -153,6 +153,8 @@ trending = Table(
     Column("anchor", String(40), nullable=False),
     Column("computed_at", String(40), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("local_part", Float, nullable=False, default=0.0),   # what upvotes on this site add
+    Column("local_votes", Float, nullable=False, default=0.0),  # those upvotes, damped (rank/trending.py)
     PrimaryKeyConstraint("window", "paper_id"),
     Index("ix_trending_window_rank", "window", "rank"),
 )
@@ -337,4 +339,97 @@ feed_secrets = Table(
     Column("user_id", Integer, primary_key=True, autoincrement=False),
     Column("nonce", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
+)
+
+# -- the research community (migration 0009) ----------------------------------------------------
+# One upvote per account and paper: the primary key decides, never a read before the write.
+votes = Table(
+    "votes", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),                 # epoch seconds
+    Column("client", String(32), nullable=False),        # a keyed hash of the voter's address
+    PrimaryKeyConstraint("user_id", "paper_id"),
+    Index("ix_votes_paper_at", "paper_id", "at"),
+)
+
+# Every community change, numbered: the newest number is part of the data version (pages show
+# fresh counts at once), and the votes and unvotes are the local upvotes' time series.
+community_events = Table(
+    "community_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("paper_id", String(64)),
+    Column("user_id", Integer),
+    sqlite_autoincrement=True,
+)
+
+comments = Table(
+    "comments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("comments.id", ondelete="CASCADE")),
+    Column("body", Text, nullable=False),                # Markdown as written; rendered when shown
+    Column("status", String(20), nullable=False, default="visible"),   # visible, hidden, deleted
+    Column("created_at", Float, nullable=False),
+    Column("edited_at", Float),
+    Index("ix_comments_paper", "paper_id", "created_at"),
+    Index("ix_comments_user", "user_id", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+library = Table(
+    "library", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    PrimaryKeyConstraint("user_id", "paper_id"),
+)
+
+submissions = Table(
+    "submissions", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_submissions_user_at", "user_id", "at"),
+)
+
+reports = Table(
+    "reports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),          # paper, comment
+    Column("target", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("resolved_at", Float),
+    UniqueConstraint("kind", "target", "user_id", name="uq_reports_once"),
+    Index("ix_reports_open", "resolved_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+hidden_papers = Table(
+    "hidden_papers", metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
+moderation_log = Table(
+    "moderation_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),          # paper, comment, user
+    Column("target", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+profiles = Table(
+    "profiles", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("votes_public", Boolean, nullable=False, default=False),
 )

@@ -12,6 +12,7 @@ from ..models import Paper
 from . import schema as t
 from .base import SubStore
 from .batching import chunks
+from .community import visible_papers
 
 
 @dataclass
@@ -32,11 +33,13 @@ class TrendingRow:
     computed_at: str
     reason: str
     overall_rank: int | None = None   # the rank in the whole window when ``rank`` is inside a filter
+    local_part: float = 0.0
+    local_votes: float = 0.0
 
     @property
     def parts(self) -> dict[str, float]:
         return {"star velocity": self.velocity_part, "stars": self.stars_part, "upvotes": self.upvotes_part,
-                "comments": self.comments_part}
+                "upvotes here": self.local_part, "comments": self.comments_part}
 
 
 @dataclass
@@ -58,11 +61,12 @@ class TrendingStore(SubStore):
                 t.papers.c.github_stars, t.papers.c.code_url)
         with self._read() as conn:
             rows = list(conn.execute(select(*cols).where(and_(t.papers.c.list_date >= since,
-                                                              t.papers.c.list_date <= until))))
+                                                              t.papers.c.list_date <= until), visible_papers())))
             seen = {r.id for r in rows}
             urls = [f"https://github.com/{r}" for r in active_repos]
             for chunk in chunks(urls, 500):
-                for r in conn.execute(select(*cols).where(func.lower(t.papers.c.code_url).in_(chunk))):
+                for r in conn.execute(select(*cols).where(func.lower(t.papers.c.code_url).in_(chunk),
+                                                          visible_papers())):
                     if r.id not in seen and (r.list_date or "") <= until:
                         rows.append(r)
                         seen.add(r.id)
@@ -100,14 +104,16 @@ class TrendingStore(SubStore):
         n = func.count().label("n")
         query = (select(t.paper_categories.c.category, n)
                  .join(t.trending, t.trending.c.paper_id == t.paper_categories.c.paper_id)
-                 .where(t.trending.c.window == window)
+                 .where(t.trending.c.window == window,
+                        t.trending.c.paper_id.not_in(select(t.hidden_papers.c.paper_id)))
                  .group_by(t.paper_categories.c.category).order_by(n.desc(), t.paper_categories.c.category))
         with self._read() as conn:
             return [(r.category, int(r.n)) for r in conn.execute(query)]
 
     @staticmethod
     def _filtered(query: Select[Any], window: str, category: str | None, has_code: bool) -> Select[Any]:
-        query = query.where(t.trending.c.window == window)
+        query = query.where(t.trending.c.window == window,
+                            t.trending.c.paper_id.not_in(select(t.hidden_papers.c.paper_id)))  # moderated away
         if has_code:
             query = query.where(t.trending.c.paper_id.in_(
                 select(t.papers.c.id).where(t.papers.c.code_url.is_not(None))))

@@ -35,7 +35,7 @@ from ..config import Settings
 from ..digest.pump import MailPump
 from ..errors import PapertrendError, SignInRequired
 from ..store import Store
-from . import accounts, api, feeds, markdown, openapi, subscriptions, views
+from . import accounts, api, community, feeds, markdown, openapi, subscriptions, views
 from .render import Renderer, wants_json
 from .security import BodyLimit
 
@@ -94,8 +94,13 @@ class DataVersion:
         self._value: str | None = None
         self._at = 0.0
         self._lock = threading.Lock()
+        self._local = 0                      # changes made here since: see invalidate()
+        self._lock_local = threading.Lock()
 
     def get(self) -> str:
+        return f"{self._get()}.{self._local}"
+
+    def _get(self) -> str:
         if self._value is not None and time.monotonic() - self._at <= self.ttl:
             return self._value
         if self._lock.acquire(blocking=self._value is None):
@@ -108,10 +113,16 @@ class DataVersion:
         assert self._value is not None  # read above, or by the thread holding the lock before
         return self._value
 
+    def invalidate(self) -> None:
+        """A change made by this process (a vote, a comment): its pages show it at once, under a
+        new version, without re-reading the store (other processes see it at their next read)."""
+        with self._lock_local:
+            self._local += 1
+
     def peek(self) -> str | None:
         """The version when it is fresh, else None; never reads the store (for the event loop)."""
         value = self._value
-        return value if value is not None and time.monotonic() - self._at <= self.ttl else None
+        return f"{value}.{self._local}" if value is not None and time.monotonic() - self._at <= self.ttl else None
 
 
 def handle_error(request: Request, exc: Exception) -> Response:
@@ -167,6 +178,24 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/search.json", views.search_page, name="search_json"),
         Route("/trending", views.memory_first(views.trending_page), name="trending"),
         Route("/trending.json", views.memory_first(views.trending_page), name="trending_json"),
+        Route("/vote", community.vote_post, methods=["POST"], name="vote"),
+        Route("/save", community.save_post, methods=["POST"], name="save"),
+        Route("/library", community.library_page, name="library"),
+        Route("/library.json", community.library_page, name="library_json"),
+        Route("/library.bib", community.library_page, name="library_bib"),
+        Route("/submit", community.submit_page, name="submit_form"),
+        Route("/submit", community.submit_post, methods=["POST"], name="submit"),
+        Route("/comments", community.comment_post, methods=["POST"], name="comment"),
+        Route("/comments/{comment_id:str}/edit", community.comment_edit_page, name="comment_edit_form"),
+        Route("/comments/{comment_id:str}/edit", community.comment_edit_post, methods=["POST"], name="comment_edit"),
+        Route("/report", community.report_post, methods=["POST"], name="report"),
+        Route("/moderation", community.moderation_page, name="moderation"),
+        Route("/moderation.json", community.moderation_page, name="moderation_json"),
+        Route("/moderation", community.moderate_post, methods=["POST"], name="moderate"),
+        Route("/admin/audit", community.audit_page, name="audit"),
+        Route("/admin/audit.json", community.audit_page, name="audit_json"),
+        Route("/u/{username:str}", community.profile_page, name="profile"),
+        Route("/profile", community.profile_post, methods=["POST"], name="profile_settings"),
         Route("/papers/date", views.date_picker, name="date_picker"),
         Route("/papers/week", views.period_picker, name="week_picker"),
         Route("/papers/month", views.period_picker, name="month_picker"),
@@ -188,6 +217,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         yield
         search_pool.shutdown(wait=False, cancel_futures=True)
         app.state.mail_pump.stop()
+        app.state.trending_refresh.stop()
 
     app = Starlette(
         routes=routes,
@@ -202,6 +232,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.searcher = searcher
     app.state.search_pool = search_pool
     app.state.mail_pump = MailPump(store, settings)
+    app.state.trending_refresh = community.TrendingRefresh(store, settings.trending_refresh_seconds,
+                                                           app.state.data_version.invalidate)
     return app
 
 

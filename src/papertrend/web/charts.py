@@ -7,7 +7,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-PART_CLASSES = {"star velocity": "velocity", "stars": "stars", "upvotes": "upvotes", "comments": "comments"}
+PART_CLASSES = {"star velocity": "velocity", "stars": "stars", "upvotes": "upvotes", "upvotes here": "local",
+                "comments": "comments"}
 
 
 def _t(value: str) -> float:

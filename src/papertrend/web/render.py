@@ -8,6 +8,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,13 @@ def bibtex(paper: Paper) -> str:
     return f"@{kind}{{{key},\n{body}\n}}"
 
 
+def when(epoch: float | None) -> str:
+    """Epoch seconds as a UTC time a reader can read (comments, the audit log)."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 class Paths:
     """``url_for`` for templates: site-relative paths (correct behind any proxy or host name).
 
@@ -111,7 +119,7 @@ class Renderer:
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(latex=latex.render, latex_linked=latex.render_linked, plain=plain,
                                 short_authors=short_authors, excerpt=excerpt, compact=compact_number,
-                                plural=plural)
+                                plural=plural, datetime=when)
         self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes),
                                 csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" '
                                                   f'value="{CSRF_PLACEHOLDER}">'),
@@ -184,7 +192,9 @@ class Renderer:
                 return Response(status_code=304, headers=headers)
             return Response(body, media_type=_media(True), headers=headers)
         own = visitor_etag(request, etag)
-        headers = {"etag": own, "cache-control": "private, max-age=60", "vary": "Accept, Cookie"}
+        # no-cache: the browser asks again each time (a 304 when nothing changed), so an upvote,
+        # a comment or a moderator's hiding shows on the next page view, not a minute later.
+        headers = {"etag": own, "cache-control": "private, no-cache", "vary": "Accept, Cookie"}
         if body is None or own in (request.headers.get("if-none-match") or ""):
             response = Response(status_code=304, headers=headers)
         else:

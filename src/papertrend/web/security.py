@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -123,7 +124,43 @@ def account_nav(request: Request) -> str:
     if user is None:
         return '<a href="/signin">Sign in</a>'
     admin = ' <a href="/admin">Admin</a>' if user.has_role("admin") else ""
-    return f'<a href="/account">{escape(user.name)}</a>{admin}'
+    moderation = ' <a href="/moderation">Moderation</a>' if user.has_role("moderator") else ""
+    return (f'<a href="/submit">Submit</a> <a href="/library">Library</a>{moderation} '
+            f'<a href="/account">{escape(user.name)}</a>{admin}')
+
+
+# Per-person marks on shared pages (web/templates/_paper.html, _comments.html). Inside a tag,
+# with "<": escaped text from a paper or a comment can never contain one.
+_MARK = re.compile(rb"<pt:(vote|save|own|mod):([^<>]{0,80})>")
+_STATES = {("vote", False): b'up" aria-pressed="false', ("vote", True): b'down" aria-pressed="true',
+           ("save", False): b'save" aria-pressed="false', ("save", True): b'unsave" aria-pressed="true'}
+
+
+def _marks(request: Request, body: bytes) -> bytes:
+    """Did this visitor upvote or save each paper, may they edit each comment, are they a
+    moderator: one query for the page's papers, only for a signed-in visitor."""
+    found = _MARK.findall(body)
+    if not found:
+        return body
+    user = visitor(request).user
+    voted: set[str] = set()
+    saved: set[str] = set()
+    if user is not None:
+        ids = {value.decode() for kind, value in found if kind in (b"vote", b"save")}
+        if ids:
+            voted, saved = request.app.state.store.community.marks(user.id, ids)
+
+    def mark(m: re.Match[bytes]) -> bytes:
+        kind, value = m.group(1).decode(), m.group(2).decode()
+        if kind == "vote":
+            return _STATES[("vote", value in voted)]
+        if kind == "save":
+            return _STATES[("save", value in saved)]
+        if kind == "own":
+            return b"" if user is not None and str(user.id) == value else b"hidden"
+        return b"" if user is not None and user.has_role("moderator") else b"hidden"
+
+    return _MARK.sub(mark, body)
 
 
 def personalise(request: Request, body: bytes) -> bytes:
@@ -132,7 +169,7 @@ def personalise(request: Request, body: bytes) -> bytes:
         body = body.replace(CSRF_PLACEHOLDER.encode(), csrf_for(request).encode())
     if NAV_PLACEHOLDER.encode() in body:
         body = body.replace(NAV_PLACEHOLDER.encode(), account_nav(request).encode())
-    return body
+    return _marks(request, body)
 
 
 def set_visitor_cookies(request: Request, response: Response) -> None:

@@ -25,6 +25,7 @@ from ..store import Store
 from ..models import SearchFilters
 from . import feeds
 from .paging import Pagination, requested_page
+from .community import comments_of, counts_of, paper_json
 from .render import Renderer, bibtex, etag_for, excerpt, wants_json
 from .security import cookie_names, require
 
@@ -167,14 +168,16 @@ def _render_period(request: Request, period: Period, as_json: bool, is_home: boo
             "previous": prev.key if prev else None, "next": nxt.key if nxt else None,
             "previous_with_papers": before, "next_with_papers": after, "nearest_with_papers": nearest,
             "data_as_of": latest,
-            "papers": [{**p.to_json(), "thumbnail": f"/thumbnails/{thumbs[p.id]}" if p.id in thumbs else None}
+            "papers": [{**paper_json(p, counts), "thumbnail": f"/thumbnails/{thumbs[p.id]}" if p.id in thumbs else None}
                        for p in papers],
         }
 
+    counts = counts_of(store, papers)
     week = period.start.isocalendar()
     context = {
         "period": period, "papers": papers, "thumbs": thumbs, "total": total, "pages": pages, "prev": prev, "next": nxt,
         "before": before, "after": after, "nearest": nearest, "is_home": is_home, "latest": latest, "stale": stale,
+        "counts": counts,
         "week_key": f"{week.year}-W{week.week:02d}", "month_key": f"{period.start:%Y-%m}",
         "feeds": feeds.links({"date": "daily", "week": "weekly", "month": "monthly"}[period.kind]),
     }
@@ -190,7 +193,7 @@ def paper_page(request: Request) -> Response:
     if (hit := renderer.cached(request, etag, as_json)) is not None:
         return hit
     paper = store.papers.get(paper_id) if is_valid_paper_id(paper_id) else None
-    if paper is None:
+    if paper is None or store.community.is_hidden(paper.id):
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
     from .charts import score_bar, sparkline
 
@@ -198,10 +201,13 @@ def paper_page(request: Request) -> Response:
     history = ([(s.observed_at, s.stars) for s in store.signals.star_history(paper.code_repo)]
                if paper.code_repo else [])
     trend = store.trending.row("month", paper.id)
-    similar = request.app.state.searcher().similar(paper, 5)
+    hidden = store.community.hidden_paper_ids()
+    similar = [h for h in request.app.state.searcher().similar(paper, 5) if h.paper.id not in hidden]
+    counts = counts_of(store, [paper])
+    threads, rendered = comments_of(store, paper.id)
 
     def data() -> dict[str, Any]:
-        return {**paper.to_json(), "bibtex": entry,
+        return {**paper_json(paper, counts), "bibtex": entry, "comments": [c.to_json() for c in threads],
                 "star_history": [{"observed_at": at, "stars": n} for at, n in history],
                 "trending": {"score": trend.score, "reason": trend.reason, "parts": trend.parts} if trend else None,
                 "similar": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in similar]}
@@ -212,7 +218,9 @@ def paper_page(request: Request) -> Response:
                # One snapshot draws no line (a lone dot): the stars count is in the links already.
                "similar": similar, "spark": sparkline(history, width=200, height=40) if len(history) > 1 else "",
                "trend": trend,
-               "bar": score_bar(trend.parts, trend.score, trend.score) if trend else ""}
+               "bar": score_bar(trend.parts, trend.score, trend.score) if trend else "", "counts": counts,
+               "threads": threads, "rendered": rendered,
+               "already": request.query_params.get("already") == "1"}
     return renderer.respond(request, etag, "paper.html", context, data, as_json)
 
 
@@ -293,13 +301,14 @@ def trending_page(request: Request) -> Response:
     categories = list(known)
     if category and category not in {code for code, _, _ in known}:
         categories.insert(0, (category, category_label(category), 0))
+    counts = counts_of(store, [p for p, _ in ranked])
 
     def data() -> dict[str, Any]:
         return {
             "window": window, "category": category, "has_code": has_code, "anchor": anchor,
             "total": total, "pagination": pagination.to_json(),
             "categories": [{"code": code, "name": label, "papers": n} for code, label, n in known],
-            "papers": [{**e["paper"].to_json(), "rank": e["row"].rank, "overall_rank": e["row"].overall_rank,
+            "papers": [{**paper_json(e["paper"], counts), "rank": e["row"].rank, "overall_rank": e["row"].overall_rank,
                         "score": e["row"].score, "reason": e["row"].reason, "score_parts": e["row"].parts}
                        for e in entries],
         }
@@ -308,7 +317,7 @@ def trending_page(request: Request) -> Response:
                "category_label": category_label(category) if category else "", "has_code": has_code,
                "anchor": anchor, "categories": categories, "pagination": pagination, "total": total,
                "feeds": feeds.links("trending", window=window, category=category or "")
-               + (feeds.links("category", category=category) if category else [])}
+               + (feeds.links("category", category=category) if category else []), "counts": counts}
     return renderer.respond(request, etag, "trending.html", context, data, as_json)
 
 
@@ -351,10 +360,15 @@ def _search_page(request: Request) -> Response:
     filters, sort, mode = _filters_from(request)
     searcher = request.app.state.searcher()
     results = searcher.search(q, filters, sort, mode, limit=30)
+    store: Store = request.app.state.store
+    hidden = store.community.hidden_paper_ids()
+    if hidden:
+        results.hits[:] = [h for h in results.hits if h.paper.id not in hidden]
+    counts = counts_of(store, [h.paper for h in results.hits])
     if as_json:
         return JSONResponse({"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
                              "filters": vars(filters),
-                             "papers": [{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext,
+                             "papers": [{**paper_json(h.paper, counts), "score": h.score, "fulltext_score": h.fulltext,
                                          "vector_score": h.vector} for h in results.hits]})
     mark = highlighter(results.query)
     hits = [{"paper": h.paper, "score": h.score, "title": mark(h.paper.title),
@@ -363,7 +377,8 @@ def _search_page(request: Request) -> Response:
     return renderer.page(request, "search.html", {"q": results.query.text if q else "", "hits": hits,
                                                   "notice": results.query.notice, "filters": filters,
                                                   "sort": sort, "mode": mode, "searched": bool(q.strip()),
-                                                  "feeds": feeds.links("search", q=q.strip()) if q.strip() else []})
+                                                  "feeds": feeds.links("search", q=q.strip()) if q.strip() else [],
+                                                  "counts": counts})
 
 
 def jobs_page(request: Request) -> Response:
