@@ -210,7 +210,8 @@ class PaperStore(SubStore):
         """How many papers list an author of this name (ids.author_key), and a page of them,
         newest first."""
         key = author_key(name)
-        ids = select(t.paper_authors.c.paper_id).where(t.paper_authors.c.name_key == key)
+        ids = select(t.paper_authors.c.paper_id).where(t.paper_authors.c.name_key == key,
+                                                       t.paper_authors.c.paper_id.not_in(select(t.hidden_papers.c.paper_id)))
         query = (select(t.papers).where(t.papers.c.id.in_(ids))
                  .order_by(t.papers.c.list_date.desc(), t.papers.c.upvotes.desc(), t.papers.c.id)
                  .limit(limit).offset(offset))

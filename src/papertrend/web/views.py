@@ -247,12 +247,15 @@ def author_page(request: Request) -> Response:
     key = author_key(name)
     shown = next((a.name for p in papers for a in p.authors if author_key(a.name) == key), name)
 
+    counts = counts_of(store, papers)
+
     def data() -> dict[str, Any]:
         return {"author": shown, "total": total, "pagination": pages.to_json(),
-                "papers": [p.to_json() for p in papers]}
+                "papers": [paper_json(p, counts) for p in papers]}
 
     return renderer.respond(request, etag, "author.html",
-                            {"author": shown, "papers": papers, "total": total, "pages": pages}, data, as_json)
+                            {"author": shown, "papers": papers, "total": total, "pages": pages, "counts": counts},
+                            data, as_json)
 
 
 class _TrendingEntry(TypedDict):
