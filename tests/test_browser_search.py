@@ -10,7 +10,7 @@ import pytest
 
 from papertrend.web.app import create_app
 import test_browser
-from search_corpus import LATEX_PAPER
+from search_papers import LATEX_PAPER
 from web_helpers import served
 
 pytest_plugins = ["search_corpus"]  # the corpus and embedder fixtures

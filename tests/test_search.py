@@ -13,7 +13,7 @@ from papertrend.enrich.embeddings import MODEL_ID
 from papertrend.ingest.importer import import_paths
 from papertrend.search.query import STOPWORDS, highlight, parse
 from papertrend.web.app import create_app
-from search_corpus import SPECULATIVE
+from search_papers import SPECULATIVE
 
 pytest_plugins = ["search_corpus"]  # the corpus, client and embedder fixtures
 

@@ -14,7 +14,7 @@ from papertrend.search.query import highlighter, parse
 from papertrend.search.snippets import best_passage
 from papertrend.web.app import create_app
 from papertrend.web.highlight import marked, render_marked
-from search_corpus import LATEX_PAPER, SPECULATIVE
+from search_papers import LATEX_PAPER, SPECULATIVE
 
 pytest_plugins = ["search_corpus"]  # the corpus, client and embedder fixtures
 

@@ -56,11 +56,11 @@ class Results:
     """One page of a search and what it is a page of.
 
     ``total`` counts the result set: papers holding the query's words (every word of a short
-    query) and papers clearly related by meaning. ``basis`` says what the set rests on:
-    "words" (some paper holds them), "meaning" (no paper holds the words; these are related
-    in meaning), "some words" (nothing holds every word or is close in meaning: papers holding
-    some of them), or "none". ``total_exact`` is False when a filtered search had more
-    candidates than it ranked (the total is then a lower bound)."""
+    query) and papers clearly related by meaning (see :func:`select`). ``basis`` says what the
+    set rests on: "words" (some paper holds them), "some words" (no paper holds every word),
+    "meaning" (no paper holds any of the words: these are related in meaning), or "none".
+    ``total_exact`` is False when a filtered search had more candidates than it ranked (the
+    total is then a lower bound)."""
     query: Query
     hits: list[Hit] = field(default_factory=list)
     mode: str = "hybrid"
@@ -71,11 +71,22 @@ class Results:
     listed: int = 0  # how many of them this order pages through (a sort: the SORT_POOL most relevant)
 
 
-# Cosine similarity (MiniLM, query against a paper's title and abstract) from which a paper with
-# none of the query's words still counts as found by meaning. Unrelated text scores 0.2-0.3 with
-# every paper ("asdkjh qwpoeiru", "banana bread recipe" peak at 0.30), a paper on the query's
-# topic 0.45-0.65; bench/bench_relevance.py chose the value on its tune part.
-MEANING_FLOOR = 0.40
+# A paper with none of the query's words counts as found by meaning when its cosine similarity
+# (MiniLM, query against title and abstract) is at least MEANING_FLOOR and within MEANING_SPREAD of
+# the best paper's. Unrelated text scores 0.2-0.3 with every paper ("asdkjh qwpoeiru zxcmnv" and
+# "banana bread recipe" peak at 0.30 on the shared data); a paraphrase of a paper's topic 0.30-0.45
+# ("making the small model guess tokens for the big one" against speculative decoding papers), a
+# query in a paper's own words 0.6 and more. The spread keeps the hundredth-nearest paper of a
+# query with close matches out of the set. bench/bench_relevance.py chose both on its tune part.
+MEANING_FLOOR = 0.30
+MEANING_SPREAD = 0.15
+# Meaning's weight for a sentence or a question of a few words (Query.sentence), where a name or
+# a phrase gets ``Fusion.vector_weight`` (0.1 by default): a reader describing an idea in their
+# own words shares few of them with the papers. bench_relevance, tune part, weights 0.3 / 0.4 /
+# 0.5 / 0.7: sentence P@10 0.169 -> 0.177 / 0.185 / 0.185 / 0.200, but conceptual R@1 (15-30
+# word summaries, some of them short enough to count as sentences) 0.963 -> 0.963 / 0.963 /
+# 0.960 / 0.953; 0.4 is the most that costs no other task.
+SENTENCE_WEIGHT = 0.4
 # For a query too long for the every-word tier, a paper counts as holding its words when its
 # bm25 is at least this share of the best paper's.
 LONG_QUERY_SHARE = 0.5
@@ -94,8 +105,16 @@ class Fusion:
     interleave_from: int | None = 10
     interleave_every: int = 3
     # Vector weight for a sentence or a question (Query.sentence); None: the same as any query.
-    sentence_weight: float | None = None
+    sentence_weight: float | None = SENTENCE_WEIGHT
     meaning_floor: float = MEANING_FLOOR
+    meaning_spread: float = MEANING_SPREAD
+
+    def close_in_meaning(self, vec: list[tuple[str, float]]) -> set[str]:
+        """Papers of ``vec`` (raw cosines, best first) clearly related to the query by meaning."""
+        if not vec:
+            return set()
+        bar = max(self.meaning_floor, vec[0][1] - self.meaning_spread)
+        return {pid for pid, cosine in vec if cosine >= bar}
 
     def weight(self, fts: list[tuple[str, float]], sentence: bool = False) -> float:
         base = self.sentence_weight if sentence and self.sentence_weight is not None else self.vector_weight
@@ -321,14 +340,19 @@ def holding_words(query: Query, fts: list[tuple[str, float]], every_word: set[st
 
 
 def select(query: Query, fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion,
-           every_word: set[str] | None = None, mode: str = "hybrid") -> Selection:
-    """The result set of a search, in relevance order: papers holding the query's words, and
-    papers clearly related by meaning (cosine at least ``fusion.meaning_floor``). Papers that
-    made the candidate lists only as the nearest of a loose pool (a word or two of a long query,
-    the hundredth vector) are left out, so that sorting by date or upvotes and filters reorder
-    and narrow what was found, never the fillers; and a query nothing is close to finds
-    nothing, instead of 30 confident strangers. When nothing holds the words or is close in
-    meaning, the papers holding some of the words are the results (``basis`` "some words").
+           every_word: set[str] | None = None, mode: str = "hybrid", strict: bool = False) -> Selection:
+    """The result set of a search, best first.
+
+    The candidates are papers full text found (holding every word, or some) and the nearest
+    papers by meaning. The nearest hundred always include papers unrelated to the query, so
+    only those clearly close in meaning stay (``Fusion.close_in_meaning``): a query nothing is
+    close to and no paper holds finds nothing, instead of 30 confident strangers.
+
+    ``strict`` (a sort by date or upvotes, or a filter): only papers holding the query's words
+    (every word of a short query) and papers close in meaning, so that the sort or filter
+    reorders and narrows what was found, never papers that hold a word or two of it; papers with
+    some of the words only when nothing else is found. Relevance order keeps those papers with
+    some of the words where the ranking puts them (below the ones with every word).
 
     ``vec`` holds raw cosines (VectorIndex.search)."""
     sentence = query.sentence
@@ -339,13 +363,13 @@ def select(query: Query, fts: list[tuple[str, float]], vec: list[tuple[str, floa
         part = 1 if mode == "fulltext" else 2
         ranked = sorted(((pid, (x[part] or 0.0, x[1], x[2])) for pid, x in fused.items()),
                         key=lambda kv: (-kv[1][0], kv[0]))
-    words = holding_words(query, fts, every_word) if mode != "vector" else set()
-    meaning = {pid for pid, cosine in vec if cosine >= fusion.meaning_floor} if mode != "fulltext" else set()
-    keep, basis = words | meaning, "words" if words else "meaning"
-    if not keep and fts and mode != "vector":
-        keep, basis = {pid for pid, _ in fts}, "some words"
+    some = {pid for pid, _ in fts}
+    words = holding_words(query, fts, every_word) if some else set()
+    meaning = fusion.close_in_meaning(vec) if mode != "fulltext" else set()
+    keep = (words | meaning) if strict else (some | meaning)
     if not keep:
-        return Selection([], "none")
+        keep = some
+    basis = "words" if words else "some words" if some else "meaning" if meaning else "none"
     return Selection([item for item in ranked if item[0] in keep], basis)
 
 
@@ -470,7 +494,8 @@ class Searcher:
                 allowed = self.store.search.filter_ids([pid for pid, _ in vec], filters)
                 vec = [(pid, s) for pid, s in vec if pid in allowed]
             vec = vec[:CANDIDATES]
-        chosen = select(query, fts, vec, self.fusion, every_word, mode)
+        chosen = select(query, fts, vec, self.fusion, every_word, mode,
+                        strict=sort != "relevance" or filters.active)
         ranked = chosen.ranked
         total, exact = len(ranked), True
         if len(fts) >= pool and chosen.basis == "words":

@@ -350,8 +350,6 @@ def _search_notice(basis: str, mode: str) -> str | None:
     """What the results rest on, when it is not the query's words."""
     if basis == "meaning" and mode == "hybrid":
         return "No paper contains these words — papers related in meaning."
-    if basis == "some words":
-        return "No paper contains all of these words — papers with some of them."
     return None
 
 
