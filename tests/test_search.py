@@ -141,7 +141,8 @@ def test_memory_index_ranks_like_fts5(corpus, q: str) -> None:
         mem = top(index.terms(words), 10)
         assert _ids(corpus, mem) == [pid for pid, _ in sql] or (  # equal scores may swap places
             {pid for pid, _ in sql} == set(_ids(corpus, mem)))
-        assert [round(s, 2) for _, s in mem] == pytest.approx([round(s, 2) for _, s in sql], rel=2e-3)
+        # impacts are float16: a score is within about 1e-3 of FTS5's (rounding first doubles that)
+        assert [s for _, s in mem] == pytest.approx([s for _, s in sql], rel=2e-3)
 
 
 def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Path) -> None:

@@ -435,17 +435,32 @@ class Searcher:
         results = Results(query, mode=mode, sort=sort)
         if query.empty:
             return results
-        # Many readers ask what is trending this week: the same query within RECENT_SECONDS, on
-        # indexes that have not changed since, is answered from memory. A search costs ~10 ms of
-        # CPU; at 32 clients a queue of repeated searches was most of the mix's p99.
         lexical = self._lexical()
         if self.index is not None:
             self.index.refresh(wait=False, recheck_after=FRESHNESS)
-        # Candidates are read CANDIDATES at a time: the first pages of a query share one ranking
-        # (and one remembered result), and paging on ranks deeper. A sort by date or upvotes
-        # orders the SORT_POOL most relevant papers of the set: the newest of 3,000 papers that
-        # mention "language model" would need all 3,000 read, and 300,000 at a million papers.
-        pool = CANDIDATES * max(1, -(-(offset + limit) // CANDIDATES)) if sort == "relevance" else SORT_POOL
+        # Relevance order ranks CANDIDATES papers and ranks deeper only for a page past them (when
+        # more papers hold the words), so the first pages of a query share one ranking and one
+        # remembered result. A sort by date or upvotes orders the SORT_POOL most relevant papers
+        # of the set: the newest of 3,000 papers that mention "language model" would need all
+        # 3,000 read, and 300,000 at a million papers.
+        pool = CANDIDATES if sort == "relevance" else SORT_POOL
+        found = self._remembered(query, filters, sort, mode, pool, lexical)
+        need = offset + limit
+        if sort == "relevance" and need > len(found.hits) and found.total > len(found.hits):
+            pool = CANDIDATES * -(-need // CANDIDATES)
+            found = self._remembered(query, filters, sort, mode, pool, lexical)
+        results.hits = found.hits[offset:offset + limit]
+        results.total, results.total_exact, results.basis = found.total, found.total_exact, found.basis
+        # A lower bound on the total still offers the next page, which ranks deeper.
+        results.listed = (found.total + (0 if found.total_exact else limit)) if sort == "relevance" \
+            else len(found.hits)
+        return results
+
+    def _remembered(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
+                    lexical: LexicalIndex | None) -> _Found:
+        # Many readers ask what is trending this week: the same query within RECENT_SECONDS, on
+        # indexes that have not changed since, is answered from memory. A search costs ~10 ms of
+        # CPU; at 32 clients a queue of repeated searches was most of the mix's p99.
         key = (query.text, filters, sort, mode, pool, lexical.seq if lexical else -1,
                self.index.seq if self.index is not None else -1)
         now = time.monotonic()
@@ -453,21 +468,13 @@ class Searcher:
             remembered = self._recent.get(key)
             if remembered is not None and now - remembered[0] < RECENT_SECONDS:
                 self._recent.move_to_end(key)
-                found = remembered[1]
-            else:
-                found = None
-        if found is None:
-            found = self._search(query, filters, sort, mode, pool, lexical)
-            with self._recent_lock:
-                self._recent[key] = (now, found)
-                while len(self._recent) > RECENT_SIZE:
-                    self._recent.popitem(last=False)
-        results.hits = found.hits[offset:offset + limit]
-        results.total, results.total_exact, results.basis = found.total, found.total_exact, found.basis
-        # A lower bound on the total still offers the next page, which ranks deeper.
-        results.listed = (found.total + (0 if found.total_exact else limit)) if sort == "relevance" \
-            else len(found.hits)
-        return results
+                return remembered[1]
+        found = self._search(query, filters, sort, mode, pool, lexical)
+        with self._recent_lock:
+            self._recent[key] = (now, found)
+            while len(self._recent) > RECENT_SIZE:
+                self._recent.popitem(last=False)
+        return found
 
     def _search(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
                 lexical: LexicalIndex | None) -> _Found:
