@@ -68,8 +68,8 @@ def test_results_show_latex_rendered_and_the_passage_that_matched(live_search: s
     _search(page, live_search, "half-quadratic splitting spherical priors")
     entry = page.locator("ol.papers li.paper", has=page.locator(f'a[href="/papers/{LATEX_PAPER}"]'))
     title = entry.locator("h2")
-    assert title.inner_text().startswith("SP3: Spherical Priors") and "$" not in title.inner_text()
-    assert title.locator("sup").inner_text() == "3"
+    assert "Spherical Priors" in title.inner_text() and "$" not in title.inner_text()
+    assert title.locator("math msup").count() == 1  # MathML, as on every page
     abstract = entry.locator(".abstract").inner_text()
     assert "Half-Quadratic Splitting" in abstract and not abstract.startswith("In this paper")
     assert "$" not in abstract
