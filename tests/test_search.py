@@ -4,53 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from papertrend.config import Settings
-from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.store import Store
+from papertrend.enrich.embeddings import MODEL_ID
 from papertrend.ingest.importer import import_paths
-from papertrend.enrich.embed import embed_missing
 from papertrend.search.query import STOPWORDS, highlight, parse
 from papertrend.web.app import create_app
+from search_papers import SPECULATIVE
 
-DAYS = ["2026-06-02", "2026-06-12", "2026-06-18", "2026-06-26", "2026-07-01", "2026-07-08", "2026-07-31"]
-SPECULATIVE = {"2605.29343", "2605.30852", "2606.12243", "2606.18967", "2606.18394", "2606.31315", "2607.05147",
-               "2607.26627"}
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder(max_tokens=128)
-
-
-def _build_corpus(shared: Path, embedder: Embedder) -> Callable[[Store, Settings, Path], None]:
-    def build(store: Store, settings: Settings, workdir: Path) -> None:
-        hostile = workdir / "2026-07-31.jsonl"
-        hostile.write_text(json.dumps({
-            "id": "2607.00003", "categories": ["cs.CR"], "authors": ["Eve"],
-            "title": "Decoding <script>alert(1)</script> attacks",
-            "summary": "We study <img src=x onerror=alert(2)> decoding of hostile payloads in pages."}) + "\n")
-        import_paths(store, settings, [shared / "hf-daily" / f"{d}.json" for d in DAYS] + [hostile])
-        embed_missing(store, embedder, MODEL_ID)
-    return build
-
-
-@pytest.fixture
-def corpus(templates, settings, shared: Path, embedder: Embedder) -> Iterator[Store]:
-    # Embedding ~200 papers takes seconds: done once per session, copied for each test.
-    store = templates.copy("search-corpus", settings, _build_corpus(shared, embedder))
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def client(corpus, settings) -> TestClient:
-    return TestClient(create_app(settings, corpus))
+pytest_plugins = ["search_corpus"]  # the corpus, client and embedder fixtures
 
 
 def test_query_parsing_is_safe() -> None:
@@ -176,7 +141,8 @@ def test_memory_index_ranks_like_fts5(corpus, q: str) -> None:
         mem = top(index.terms(words), 10)
         assert _ids(corpus, mem) == [pid for pid, _ in sql] or (  # equal scores may swap places
             {pid for pid, _ in sql} == set(_ids(corpus, mem)))
-        assert [round(s, 2) for _, s in mem] == pytest.approx([round(s, 2) for _, s in sql], rel=2e-3)
+        # impacts are float16: a score is within about 1e-3 of FTS5's (rounding first doubles that)
+        assert [s for _, s in mem] == pytest.approx([s for _, s in sql], rel=2e-3)
 
 
 def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Path) -> None:

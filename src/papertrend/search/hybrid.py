@@ -32,6 +32,9 @@ from .snapshot import database_identity
 from .vectors import VectorIndex, make_index
 
 CANDIDATES = 100
+# A sort by date or upvotes orders this many of the most relevant papers: it reads every one of
+# them from the store (about 0.7 ms a paper on 2 busy cores; 300 made such a search twice as slow).
+SORT_POOL = 100
 # A search asks the store for new text or vectors at most this often (seconds): each look is a
 # store round trip, about a tenth of a warm search's CPU, and a paper then shows up in web
 # search at most this long after it is stored.
@@ -54,10 +57,43 @@ class Hit:
 
 @dataclass
 class Results:
+    """One page of a search and what it is a page of.
+
+    ``total`` counts the result set: papers holding the query's words (every word of a short
+    query) and papers clearly related by meaning (see :func:`select`). ``basis`` says what the
+    set rests on: "words" (some paper holds them), "some words" (no paper holds every word),
+    "meaning" (no paper holds any of the words: these are related in meaning), or "none".
+    ``total_exact`` is False when a filtered search had more candidates than it ranked (the
+    total is then a lower bound)."""
     query: Query
     hits: list[Hit] = field(default_factory=list)
     mode: str = "hybrid"
     sort: str = "relevance"
+    total: int = 0
+    total_exact: bool = True
+    basis: str = "none"
+    listed: int = 0  # how many of them this order pages through (a sort: the SORT_POOL most relevant)
+
+
+# A paper with none of the query's words counts as found by meaning when its cosine similarity
+# (MiniLM, query against title and abstract) is at least MEANING_FLOOR and within MEANING_SPREAD of
+# the best paper's. Unrelated text scores 0.2-0.3 with every paper ("asdkjh qwpoeiru zxcmnv" and
+# "banana bread recipe" peak at 0.30 on the shared data); a paraphrase of a paper's topic 0.30-0.45
+# ("making the small model guess tokens for the big one" against speculative decoding papers), a
+# query in a paper's own words 0.6 and more. The spread keeps the hundredth-nearest paper of a
+# query with close matches out of the set. bench/bench_relevance.py chose both on its tune part.
+MEANING_FLOOR = 0.30
+MEANING_SPREAD = 0.15
+# Meaning's weight for a sentence or a question of a few words (Query.sentence), where a name or
+# a phrase gets ``Fusion.vector_weight`` (0.1 by default): a reader describing an idea in their
+# own words shares few of them with the papers. bench_relevance, tune part, weights 0.3 / 0.4 /
+# 0.5 / 0.7: sentence P@10 0.169 -> 0.177 / 0.185 / 0.185 / 0.200, but conceptual R@1 (15-30
+# word summaries, some of them short enough to count as sentences) 0.963 -> 0.963 / 0.963 /
+# 0.960 / 0.953; 0.4 is the most that costs no other task.
+SENTENCE_WEIGHT = 0.4
+# For a query too long for the every-word tier, a paper counts as holding its words when its
+# bm25 is at least this share of the best paper's.
+LONG_QUERY_SHARE = 0.5
 
 
 @dataclass
@@ -72,20 +108,32 @@ class Fusion:
     # meaning, so that papers without the query's words still reach the first pages.
     interleave_from: int | None = 10
     interleave_every: int = 3
+    # Vector weight for a sentence or a question (Query.sentence); None: the same as any query.
+    sentence_weight: float | None = SENTENCE_WEIGHT
+    meaning_floor: float = MEANING_FLOOR
+    meaning_spread: float = MEANING_SPREAD
 
-    def weight(self, fts: list[tuple[str, float]]) -> float:
+    def close_in_meaning(self, vec: list[tuple[str, float]]) -> set[str]:
+        """Papers of ``vec`` (raw cosines, best first) clearly related to the query by meaning."""
+        if not vec:
+            return set()
+        bar = max(self.meaning_floor, vec[0][1] - self.meaning_spread)
+        return {pid for pid, cosine in vec if cosine >= bar}
+
+    def weight(self, fts: list[tuple[str, float]], sentence: bool = False) -> float:
+        base = self.sentence_weight if sentence and self.sentence_weight is not None else self.vector_weight
         if len(fts) < self.sparse_below:
-            return self.sparse_boost
+            return max(base, self.sparse_boost)
         if self.lexical_pivot is None:
-            return self.vector_weight
+            return base
         # Weak lexical evidence (only common words matched) hands the query to the vectors.
         x = (self.lexical_pivot - fts[0][1]) / self.lexical_spread
         share = 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
-        return self.vector_weight + (self.sparse_boost - self.vector_weight) * share
+        return base + (max(base, self.sparse_boost) - base) * share
 
 
 def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]],
-         fusion: Fusion) -> dict[str, tuple[float, float | None, float | None]]:
+         fusion: Fusion, sentence: bool = False) -> dict[str, tuple[float, float | None, float | None]]:
     """Fused score per paper id, with the normalised full-text and vector parts."""
     out: dict[str, list[float | None]] = {}
     if fts:
@@ -98,7 +146,7 @@ def fuse(fts: list[tuple[str, float]], vec: list[tuple[str, float]],
         span = best - floor if best > floor else 1.0
         for pid, s in vec:
             out.setdefault(pid, [None, None])[1] = max(0.0, (s - floor) / span)
-    weight = fusion.weight(fts)
+    weight = fusion.weight(fts, sentence)
     return {pid: ((f or 0.0) + weight * (v or 0.0), f, v) for pid, (f, v) in out.items()}
 
 
@@ -244,13 +292,16 @@ def proximity(store: Store, query: Query, hits: list[tuple[str, float]], depth: 
     return top + hits[depth:]
 
 
+Ranked = list[tuple[str, tuple[float, float | None, float | None]]]
+
+
 def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion,
-         every_word: set[str] | None = None) -> list[tuple[str, tuple[float, float | None, float | None]]]:
+         every_word: set[str] | None = None, sentence: bool = False) -> Ranked:
     """Fused ranking, best first. After the first places, every ``interleave_every``-th place
     goes to the best paper (by fused score) that lacks some query word: found by meaning, or by
     some of the words. (``every_word``: papers known to hold all the words; by default every
     paper full text found.) bench_relevance: non-lexical recall@50 0.070 -> 0.129, P@10 the same."""
-    fused = fuse(fts, vec, fusion)
+    fused = fuse(fts, vec, fusion, sentence)
     ranked = sorted(fused.items(), key=lambda kv: (-kv[1][0], kv[0]))
     if fusion.interleave_from is None or not vec:
         return ranked
@@ -274,6 +325,70 @@ def rank(fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fus
     return out
 
 
+@dataclass
+class Selection:
+    ranked: Ranked  # the result set, best first
+    basis: str      # see Results.basis
+
+
+def holding_words(query: Query, fts: list[tuple[str, float]], every_word: set[str] | None,
+                  max_terms_for_all: int = 6) -> set[str]:
+    """Papers that hold the query's words: every word of a short query (the narrow tiers); for
+    a query too long for those, papers whose bm25 is near the best one's."""
+    if every_word is None:
+        return {pid for pid, _ in fts}
+    if len(query.terms) + len(query.phrases) <= max_terms_for_all or not fts:
+        return every_word
+    bar = fts[0][1] * LONG_QUERY_SHARE
+    return every_word | {pid for pid, s in fts if s >= bar}
+
+
+def select(query: Query, fts: list[tuple[str, float]], vec: list[tuple[str, float]], fusion: Fusion,
+           every_word: set[str] | None = None, mode: str = "hybrid", strict: bool = False) -> Selection:
+    """The result set of a search, best first.
+
+    The candidates are papers full text found (holding every word, or some) and the nearest
+    papers by meaning. The nearest hundred always include papers unrelated to the query, so
+    only those clearly close in meaning stay (``Fusion.close_in_meaning``): a query nothing is
+    close to and no paper holds finds nothing, instead of 30 confident strangers.
+
+    ``strict`` (a sort by date or upvotes, or a filter): only papers holding the query's words
+    (every word of a short query) and papers close in meaning, so that the sort or filter
+    reorders and narrows what was found, never papers that hold a word or two of it; papers with
+    some of the words only when nothing else is found. Relevance order keeps those papers with
+    some of the words where the ranking puts them (below the ones with every word).
+
+    ``vec`` holds raw cosines (VectorIndex.search)."""
+    sentence = query.sentence
+    if mode == "hybrid":
+        ranked = rank(fts, vec, fusion, every_word, sentence)
+    else:
+        fused = fuse(fts, vec, fusion, sentence)
+        part = 1 if mode == "fulltext" else 2
+        ranked = sorted(((pid, (x[part] or 0.0, x[1], x[2])) for pid, x in fused.items()),
+                        key=lambda kv: (-kv[1][0], kv[0]))
+    some = {pid for pid, _ in fts}
+    words = holding_words(query, fts, every_word) if some else set()
+    meaning = fusion.close_in_meaning(vec) if mode != "fulltext" else set()
+    keep = (words | meaning) if strict else (some | meaning)
+    if not keep:
+        keep = some
+    basis = "words" if words else "some words" if some else "meaning" if meaning else "none"
+    return Selection([item for item in ranked if item[0] in keep], basis)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A ranked result set as a search remembers it; pages are slices of ``ranked``. A sort by
+    date or upvotes needs every paper of it (``hits``, in that order); relevance order reads only
+    the papers of the page asked for (30, where the set can hold 200)."""
+    ranked: Ranked
+    hits: list[Hit] | None
+    total: int
+    total_exact: bool
+    basis: str
+
+
 class Searcher:
     """Search over a store; the embedder is created on first use (it loads the ONNX model).
 
@@ -289,7 +404,7 @@ class Searcher:
         self.pairs_in = PairCounter()
         self._warmed = threading.Event()
         self.restore: Callable[[], object] | None = None  # starts the indexes from snapshots, in warm()
-        self._recent: OrderedDict[tuple[Any, ...], tuple[float, list[Hit]]] = OrderedDict()
+        self._recent: OrderedDict[tuple[Any, ...], tuple[float, _Found]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
     @property
@@ -322,36 +437,62 @@ class Searcher:
         return self.lexical
 
     def search(self, raw: str, filters: SearchFilters | None = None, sort: str = "relevance",
-               mode: str = "hybrid", limit: int = 20) -> Results:
+               mode: str = "hybrid", limit: int = 20, offset: int = 0) -> Results:
+        """Results ``offset`` to ``offset + limit`` of the result set (see :func:`select`), and
+        its total."""
         filters = filters if filters is not None else SearchFilters()
         query = parse(raw)
         results = Results(query, mode=mode, sort=sort)
         if query.empty:
             return results
-        # Many readers ask what is trending this week: the same query within RECENT_SECONDS, on
-        # indexes that have not changed since, is answered from memory. A search costs ~10 ms of
-        # CPU; at 32 clients a queue of repeated searches was most of the mix's p99.
         lexical = self._lexical()
         if self.index is not None:
             self.index.refresh(wait=False, recheck_after=FRESHNESS)
-        key = (query.text, filters, sort, mode, limit, lexical.seq if lexical else -1,
+        # Relevance order ranks CANDIDATES papers and ranks deeper only for a page past them (when
+        # more papers hold the words), so the first pages of a query share one ranking and one
+        # remembered result. A sort by date or upvotes orders the SORT_POOL most relevant papers
+        # of the set: the newest of 3,000 papers that mention "language model" would need all
+        # 3,000 read, and 300,000 at a million papers.
+        pool = CANDIDATES if sort == "relevance" else SORT_POOL
+        found = self._remembered(query, filters, sort, mode, pool, lexical)
+        need = offset + limit
+        if sort == "relevance" and need > len(found.ranked) and found.total > len(found.ranked):
+            pool = CANDIDATES * -(-need // CANDIDATES)
+            found = self._remembered(query, filters, sort, mode, pool, lexical)
+        if found.hits is not None:
+            results.hits = found.hits[offset:offset + limit]
+        else:
+            page = found.ranked[offset:offset + limit]
+            papers = self.store.papers.get_many([pid for pid, _ in page])
+            results.hits = [Hit(papers[pid], s, f, v) for pid, (s, f, v) in page if pid in papers]
+        results.total, results.total_exact, results.basis = found.total, found.total_exact, found.basis
+        # A lower bound on the total still offers the next page, which ranks deeper.
+        results.listed = (found.total + (0 if found.total_exact else limit)) if sort == "relevance" \
+            else len(found.hits or [])
+        return results
+
+    def _remembered(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
+                    lexical: LexicalIndex | None) -> _Found:
+        # Many readers ask what is trending this week: the same query within RECENT_SECONDS, on
+        # indexes that have not changed since, is answered from memory. A search costs ~10 ms of
+        # CPU; at 32 clients a queue of repeated searches was most of the mix's p99.
+        key = (query.text, filters, sort, mode, pool, lexical.seq if lexical else -1,
                self.index.seq if self.index is not None else -1)
         now = time.monotonic()
         with self._recent_lock:
             remembered = self._recent.get(key)
             if remembered is not None and now - remembered[0] < RECENT_SECONDS:
                 self._recent.move_to_end(key)
-                results.hits = list(remembered[1])
-                return results
-        results.hits = self._search(query, filters, sort, mode, limit, lexical)
+                return remembered[1]
+        found = self._search(query, filters, sort, mode, pool, lexical)
         with self._recent_lock:
-            self._recent[key] = (now, list(results.hits))
+            self._recent[key] = (now, found)
             while len(self._recent) > RECENT_SIZE:
                 self._recent.popitem(last=False)
-        return results
+        return found
 
-    def _search(self, query: Query, filters: SearchFilters, sort: str, mode: str, limit: int,
-                lexical: LexicalIndex | None) -> list[Hit]:
+    def _search(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
+                lexical: LexicalIndex | None) -> _Found:
         fts: list[tuple[str, float]] = []
         every_word: set[str] | None = None
         vec: list[tuple[str, float]] = []
@@ -364,31 +505,40 @@ class Searcher:
                 embed = self.embed_query
                 vector = embed.start(query.text) if isinstance(embed, QueryEmbedder) else partial(embed, query.text)
         if mode in ("hybrid", "fulltext"):
-            found = tiered_fulltext(self.store, query, filters, phrase=True, lexical=lexical,
+            found = tiered_fulltext(self.store, query, filters, limit=pool, phrase=True, lexical=lexical,
                                     pairs_in=self.pairs_in)
             fts, every_word = found.hits, found.every_word
         if vector is not None and self.index is not None:
+            # Meaning adds its CANDIDATES nearest papers on every page, so the set (and its total)
+            # stays the same however deep one pages.
             vec = self.index.search(vector(), CANDIDATES * (5 if filters.active else 1))
             if filters.active:
                 allowed = self.store.search.filter_ids([pid for pid, _ in vec], filters)
                 vec = [(pid, s) for pid, s in vec if pid in allowed]
             vec = vec[:CANDIDATES]
-        if mode == "hybrid":
-            ranked = rank(fts, vec, self.fusion, every_word)
-        else:
-            fused = fuse(fts, vec, self.fusion)
-            part = 1 if mode == "fulltext" else 2
-            ranked = sorted(((pid, (x[part] or 0.0, x[1], x[2])) for pid, x in fused.items()),
-                            key=lambda kv: (-kv[1][0], kv[0]))
+        chosen = select(query, fts, vec, self.fusion, every_word, mode,
+                        strict=sort != "relevance" or filters.active)
+        ranked = chosen.ranked
+        total, exact = len(ranked), True
+        if len(fts) >= pool and chosen.basis == "words":
+            # More papers hold the words than were ranked: count them all where that is cheap
+            # (the in-memory index, no filter, a query short enough for the every-word tier).
+            if lexical is not None and not filters.active and not query.phrases and every_word is not None \
+                    and 1 <= len(query.terms) <= 6:
+                holding = lexical.count_all(lexical.terms(query.terms))
+                ranked_holding = sum(1 for pid, _ in ranked if pid in every_word)
+                total += max(0, holding - ranked_holding)
+            else:
+                exact = False
         if sort == "relevance":
-            ranked = ranked[:limit]
+            return _Found(ranked, None, total, exact, chosen.basis)
         papers = self.store.papers.get_many([pid for pid, _ in ranked])
         hits = [Hit(papers[pid], s, f, v) for pid, (s, f, v) in ranked if pid in papers]
         if sort == "date":
             hits.sort(key=lambda h: (h.paper.list_date or h.paper.published or "", h.score), reverse=True)
         elif sort == "upvotes":
             hits.sort(key=lambda h: (h.paper.upvotes, h.score), reverse=True)
-        return hits[:limit]
+        return _Found(ranked, hits, total, exact, chosen.basis)
 
     def similar(self, paper: Paper, k: int = 5) -> list[Hit]:
         """Nearest papers by meaning; by title words when the paper has no vector yet."""

@@ -26,7 +26,7 @@ from ..models import SearchFilters
 from . import feeds
 from .paging import Pagination, requested_page
 from .community import comments_of, counts_of, paper_json
-from .render import Renderer, bibtex, etag_for, excerpt, wants_json
+from .render import Renderer, bibtex, etag_for, wants_json
 from .security import cookie_names, require
 
 if TYPE_CHECKING:
@@ -355,31 +355,50 @@ async def search_page(request: Request) -> Response:
     return await loop.run_in_executor(request.app.state.search_pool, _search_page, request)
 
 
+SEARCH_PAGE_SIZE = 30
+
+
+def _search_notice(basis: str, mode: str) -> str | None:
+    """What the results rest on, when it is not the query's words."""
+    if basis == "meaning" and mode == "hybrid":
+        return "No paper contains these words — papers related in meaning."
+    return None
+
+
 def _search_page(request: Request) -> Response:
     from ..search.query import highlighter
+    from ..search.snippets import best_passage
+    from .highlight import render_marked
 
     as_json = _wants_json(request, request.url.path.endswith(".json"))
     q = request.query_params.get("q", "")
     filters, sort, mode = _filters_from(request)
+    page = requested_page(request)
     searcher = request.app.state.searcher()
-    results = searcher.search(q, filters, sort, mode, limit=30)
+    results = searcher.search(q, filters, sort, mode, limit=SEARCH_PAGE_SIZE, offset=(page - 1) * SEARCH_PAGE_SIZE)
     store: Store = request.app.state.store
-    hidden = store.community.hidden_paper_ids()
+    hidden = store.community.hidden_paper_ids()  # moderated away (rare: the count may still include them)
     if hidden:
         results.hits[:] = [h for h in results.hits if h.paper.id not in hidden]
     counts = counts_of(store, [h.paper for h in results.hits])
+    pagination = Pagination.of(request, SEARCH_PAGE_SIZE, results.listed)
+    passages = [best_passage(h.paper.abstract, results.query) for h in results.hits]
+    found = {"total": results.total, "total_exact": results.total_exact, "basis": results.basis,
+             "found_by": _search_notice(results.basis, mode)}
     if as_json:
         return JSONResponse({"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
-                             "filters": vars(filters),
+                             "filters": vars(filters), **found, "pagination": pagination.to_json(),
                              "papers": [{**paper_json(h.paper, counts), "score": h.score, "fulltext_score": h.fulltext,
-                                         "vector_score": h.vector} for h in results.hits]})
+                                         "vector_score": h.vector, "snippet": passage}
+                                        for h, passage in zip(results.hits, passages, strict=True)]})
     mark = highlighter(results.query)
-    hits = [{"paper": h.paper, "score": h.score, "title": mark(h.paper.title),
-             "abstract": mark(excerpt(h.paper.abstract, 320))} for h in results.hits]
+    hits = [{"paper": h.paper, "score": h.score, "title": render_marked(h.paper.title, mark),
+             "abstract": render_marked(passage, mark)} for h, passage in zip(results.hits, passages, strict=True)]
     renderer: Renderer = request.app.state.renderer
     return renderer.page(request, "search.html", {"q": results.query.text if q else "", "hits": hits,
                                                   "notice": results.query.notice, "filters": filters,
                                                   "sort": sort, "mode": mode, "searched": bool(q.strip()),
+                                                  "pagination": pagination, "results": results, **found,
                                                   "feeds": feeds.links("search", q=q.strip()) if q.strip() else [],
                                                   "counts": counts})
 
