@@ -261,22 +261,23 @@ def test_score_bar_parts_have_3_to_1_contrast_and_letters_on_trending(site, brow
     bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
     bars = page.locator("svg.bar")
     assert bars.count() > 0
-    for part in ("velocity", "stars", "upvotes", "comments"):
+    for part in ("velocity", "stars", "upvotes", "local", "comments"):
         fill = page.evaluate(f"""(() => {{ const g = document.createElementNS('http://www.w3.org/2000/svg', 'g');
             g.setAttribute('class', 'part-{part}'); document.querySelector('svg.bar').appendChild(g);
             const f = getComputedStyle(g).fill; g.remove(); return f }})()""")
         assert _contrast(fill, bg) >= 3, f"{part} part {fill} on {bg}"
-    assert set(page.locator("svg.bar text").all_text_contents()) <= {"V", "S", "U", "C"}
+    assert set(page.locator("svg.bar text").all_text_contents()) <= {"V", "S", "U", "H", "C"}
     assert page.locator("svg.bar text").count() > 0
     letters = page.locator(".legend li").evaluate_all("ls => ls.map(l => getComputedStyle(l, '::before').content)")
-    assert letters == ['"V"', '"S"', '"U"', '"C"']
+    assert letters == ['"V"', '"S"', '"U"', '"H"', '"C"']   # H: upvotes cast here
 
 
 def test_score_bar_parts_carry_letters_and_contrast(store, settings) -> None:
     from papertrend.web.charts import score_bar, sparkline
 
-    bar = str(score_bar({"star velocity": 2.0, "stars": 1.0, "upvotes": 1.0, "comments": 0.0}, 4.0, 4.0))
-    assert [m for m in re.findall(r">([VSUC])</text>", bar)] == ["V", "S", "U"]
+    bar = str(score_bar({"star velocity": 2.0, "stars": 1.0, "upvotes": 1.0, "upvotes here": 1.0, "comments": 0.0},
+                        5.0, 5.0))
+    assert [m for m in re.findall(r">([VSUHC])</text>", bar)] == ["V", "S", "U", "H"]
     spark = str(sparkline([("2026-07-01", 10), ("2026-07-15", 250)]))
     assert "10 → 250" in re.sub(r"<[^>]+>", "", spark)  # visible numbers, not only a hover title
     assert "<svg" not in str(sparkline([("2026-07-01", 10)]))  # no lone dot

@@ -51,7 +51,7 @@ def sparkline(history: list[tuple[str, int]], width: int = 120, height: int = 28
 
 # A letter on each part of the score bar, so the parts are told apart without colour (and the
 # legend repeats the letters).
-PART_LETTERS = {"star velocity": "V", "stars": "S", "upvotes": "U", "comments": "C"}
+PART_LETTERS = {"star velocity": "V", "stars": "S", "upvotes": "U", "upvotes here": "H", "comments": "C"}
 
 
 def score_bar(parts: dict[str, float], total: float, scale: float, width: int = 160, height: int = 14) -> Markup:
