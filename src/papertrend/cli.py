@@ -41,8 +41,12 @@ class Context:
             self._settings = load_settings(self.config_file, os.environ, database_url=self.database_url)
         return self._settings
 
-    def store(self) -> Store:
-        return open_store(self.settings)
+    def store(self, ready: bool = True) -> Store:
+        """The store, closed when the command ends (a PostgreSQL connection left to the garbage
+        collector is a leak). ``ready``: the schema is created or checked first."""
+        store = open_store(self.settings) if ready else Store(self.settings)
+        click.get_current_context().call_on_close(store.close)
+        return store
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -237,7 +241,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
     """Apply pending migrations (safe to re-run)."""
-    ran = Store(ctx.settings).upgrade()
+    ran = ctx.store(ready=False).upgrade()
     out.print("applied: " + ", ".join(ran) if ran else "schema is up to date")
 
 
@@ -245,7 +249,7 @@ def db_upgrade(ctx: Context) -> None:
 @pass_ctx
 def db_status(ctx: Context) -> None:
     """Pending migrations and what is stored."""
-    store = Store(ctx.settings)
+    store = ctx.store(ready=False)
     pending = store.pending_migrations()
     out.print(f"database: {ctx.settings.database_url}")
     out.print("pending migrations: " + (", ".join(pending) if pending else "none"))
