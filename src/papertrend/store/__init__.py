@@ -12,6 +12,7 @@ concept, each owning its transactions::
     store.runs          ingest runs and job runs                    (runs.py)
     store.coordination  politeness slots, job leases, cursors, abuse limits (coordination.py)
     store.digests       subscribers, the outbox                     (digests.py)
+    store.copy_to       a whole deployment into another database    (transfer.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
@@ -30,7 +31,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..config import Settings
 from ..errors import StoreError
-from . import migrations
+from . import migrations, transfer
 from .accounts import AccountStore
 from .base import utcnow
 from .coordination import CoordinationStore
@@ -127,6 +128,15 @@ class Store:
         if pending:
             raise StoreError(f"database needs migrations {', '.join(pending)}: run `papertrend db upgrade`")
         return []
+
+    def copy_to(self, target: "Store", progress: transfer.Progress | None = None) -> list[transfer.TableCount]:
+        """Copy every table into ``target``, empty and at the same schema version, in one
+        transaction there; returns the rows counted on both sides (they match, or it raises)."""
+        if self.pending_migrations():
+            raise StoreError("the source database needs migrations first: run `papertrend db upgrade` on it")
+        target.ensure_schema()
+        with self.read() as source, target.write() as conn:
+            return transfer.copy_tables(source, conn, progress)
 
     def close(self) -> None:
         self.engine.dispose()

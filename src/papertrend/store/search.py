@@ -1,13 +1,20 @@
-"""SQL for full-text search: the FTS5 index (SQLite) and the log of text changes."""
+"""SQL for full-text search: FTS5 on SQLite, tsvector and GIN on PostgreSQL, and the log of text
+changes.
+
+Callers speak FTS5's MATCH syntax as search/query.py writes it (quoted words and phrases joined by
+OR or AND, optionally limited to columns: ``{title} : ("a b" OR "c")``); on PostgreSQL it is
+translated to a tsquery (``pg_tsquery``), each column a weight of the ``document`` vector."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, text
+import re
 
-from ..errors import StoreError
+from sqlalchemy import ColumnElement, Connection, Select, and_, column, func, literal_column, select, table, text
+from sqlalchemy.sql.elements import TextClause
+
 from ..models import SearchFilters
 from . import schema as t
 from .base import SubStore
@@ -37,6 +44,59 @@ def filter_clause(filters: SearchFilters) -> list[Any]:
 
 
 _FTS = table("papers_fts", column("rowid"), column("paper_id"))
+_PG_FTS = table("papers_fts", column("rowid"), column("paper_id"), column("document"))
+# FTS5 column -> the weight its words carry in PostgreSQL's document vector (migration 0012).
+PG_WEIGHT_OF = {"title": "A", "keywords": "B", "authors": "C", "abstract": "D"}
+_MATCH = re.compile(r'^\s*(?:\{([^}]*)\}\s*:\s*)?(.*)$', re.S)
+
+
+def pg_tsquery(match: str) -> str:
+    """An FTS5 MATCH expression of ours as a ``to_tsquery`` text: words of a phrase joined by
+    ``<->`` (PostgreSQL keeps positions), items by ``|`` or ``&``, columns as weights. Words are
+    ``\\w+`` runs (search/query.py), so quoting each one is enough to keep tsquery syntax out."""
+    m = _MATCH.match(match)
+    columns, body = ((m.group(1) or "").split(), m.group(2)) if m else ([], match)
+    weights = "".join(PG_WEIGHT_OF[c] for c in columns if c in PG_WEIGHT_OF)
+    items = []
+    for item in re.findall(r'"([^"]*)"', body):
+        words = re.findall(r"\w+", item)
+        if words:
+            items.append("(" + " <-> ".join(f"'{w}'" + (f":{weights}" if weights else "") for w in words) + ")")
+    return (" & " if " AND " in body else " | ").join(items)
+
+
+def _pg_weights(field_weights: tuple[float, ...]) -> str:
+    """ts_rank's weights, in its order {D, C, B, A}, scaled into 0..1 from FTS5's per-column ones."""
+    by_column = dict(zip(("paper_id", "title", "abstract", "authors", "keywords"), field_weights, strict=False))
+    top = max(field_weights) or 1.0
+    ordered = [by_column.get(c, 0.0) / top for c in ("abstract", "authors", "keywords", "title")]
+    return "{" + ", ".join(f"{w:.6f}" for w in ordered) + "}"
+
+
+def pg_fts_statement(match: str, filters: SearchFilters, limit: int,
+                     field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
+    """The PostgreSQL form of ``fts_statement``: the GIN index finds the matches, ts_rank with
+    the columns' weights orders them."""
+    query_text = pg_tsquery(match)
+    tsquery = func.to_tsquery(literal_column("'english'"), query_text)
+    rank: ColumnElement[float] = func.ts_rank(literal_column(f"'{_pg_weights(field_weights)}'"),
+                                              _PG_FTS.c.document, tsquery)
+    matching = _PG_FTS.c.document.op("@@")(tsquery)
+    clauses = filter_clause(filters)
+    if not clauses:
+        key = _PG_FTS.c.rowid if by_rowid else _PG_FTS.c.paper_id
+        query = select(key, rank.label("score")).select_from(_PG_FTS).where(matching)
+    else:
+        joined = _PG_FTS.join(t.papers, literal_column("papers.rowid") == _PG_FTS.c.rowid)
+        key = _PG_FTS.c.rowid if by_rowid else t.papers.c.id
+        query = select(key, rank.label("score")).select_from(joined).where(matching, *clauses)
+    return query.order_by(rank.desc(), key).limit(limit)
+
+
+def _statement(conn: Connection, match: str, filters: SearchFilters, limit: int,
+               field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
+    build = pg_fts_statement if conn.dialect.name == "postgresql" else fts_statement
+    return build(match, filters, limit, field_weights, by_rowid)
 
 
 def fts_statement(match: str, filters: SearchFilters, limit: int,
@@ -68,16 +128,18 @@ class SearchStore(SubStore):
 
     def fulltext(self, match: str, filters: SearchFilters, limit: int,
                  field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
-        """(paper id, or rowid, and bm25 score, higher is better) for an FTS5 MATCH expression."""
-        if not self._store.settings.is_sqlite:
-            raise StoreError("full-text search on PostgreSQL is not implemented yet")
+        """(paper id, or rowid, and score, higher is better) for an FTS5 MATCH expression: bm25 on
+        SQLite, ts_rank with the same column weights on PostgreSQL."""
         with self._read() as conn:
-            rows = conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))
+            if conn.dialect.name == "postgresql" and not pg_tsquery(match):
+                return []
+            rows = conn.execute(_statement(conn, match, filters, limit, field_weights, by_rowid))
             return [(r[0], float(r[1])) for r in rows]
 
     def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
         # Named parameters read better than "?" when a person looks at the SQL.
-        compiled = fts_statement(match, filters, limit).compile()
+        with self._read() as conn:
+            compiled = _statement(conn, match, filters, limit).compile(dialect=conn.dialect)
         return " ".join(str(compiled).split()), dict(compiled.params)
 
     def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
@@ -135,8 +197,13 @@ class SearchStore(SubStore):
     def fulltext_rowids(self, match: str, limit: int) -> list[int]:
         """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
         ``limit``, where ranking would score every one of them."""
-        query = (select(_FTS.c.rowid).select_from(_FTS)
-                 .where(text("papers_fts MATCH :match").bindparams(match=match))
-                 .order_by(_FTS.c.rowid.desc()).limit(limit))
         with self._read() as conn:
+            if conn.dialect.name == "postgresql":
+                tsquery = func.to_tsquery(literal_column("'english'"), pg_tsquery(match))
+                where: ColumnElement[Any] | TextClause = _PG_FTS.c.document.op("@@")(tsquery)
+                if not pg_tsquery(match):
+                    return []
+            else:
+                where = text("papers_fts MATCH :match").bindparams(match=match)
+            query = select(_FTS.c.rowid).select_from(_FTS).where(where).order_by(_FTS.c.rowid.desc()).limit(limit)
             return [int(r[0]) for r in conn.execute(query)]
