@@ -22,6 +22,7 @@ failing half-way.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -83,6 +84,9 @@ class Store:
             self.engine = _make_engine(settings)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open database {settings.database_url}: {exc}") from exc
+        # A store dropped without close() still closes its connections (a PostgreSQL server would
+        # otherwise keep each one open until the garbage collector found it).
+        self._closer = weakref.finalize(self, self.engine.dispose)
         self.papers = PaperStore(self)
         self.signals = SignalStore(self)
         self.trending = TrendingStore(self)
@@ -139,7 +143,7 @@ class Store:
             return transfer.copy_tables(source, conn, progress)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._closer()
 
 
 def open_store(settings: Settings) -> Store:

@@ -391,18 +391,15 @@ def _accounts(conn: Connection) -> None:
 # PostgreSQL's full text, made to give the in-memory index (search/lexical.py) exactly what SQLite's
 # FTS5 table gives it: a ``papers.rowid`` (SQLite's implicit one is a real identity column here),
 # a ``papers_fts`` table holding the same texts by rowid (authors and keywords joined by ", " in
-# their stored order, as group_concat does), and ``paper_text_log`` written by a trigger. The
-# ``document`` column is what PostgreSQL searches for phrases and filtered searches (tsvector, GIN),
-# its weights the FTS5 columns': A title, B keywords, C authors, D abstract.
+# their stored order, as group_concat does), and ``paper_text_log``, both written by a trigger.
+# ``terms`` is FTS5's own terms of the row as a tsvector (GIN-indexed, with positions for phrases);
+# PostgreSQL cannot run FTS5's tokenizer, so the trigger empties it and the store fills it
+# (store/fts_terms.py) in the same transaction as the import, or before the next search.
 _PG_FTS_TEXTS = """NEW.title, NEW.abstract,
     (SELECT string_agg(a.value ->> 'name', ', ' ORDER BY a.n)
        FROM json_array_elements(NEW.authors_json::json) WITH ORDINALITY AS a(value, n)),
     (SELECT string_agg(k.value, ', ' ORDER BY k.n)
        FROM json_array_elements_text(NEW.ai_keywords_json::json) WITH ORDINALITY AS k(value, n))"""
-PG_DOCUMENT = """setweight(to_tsvector('english', coalesce({p}title, '')), 'A')
-    || setweight(to_tsvector('english', coalesce({p}keywords, '')), 'B')
-    || setweight(to_tsvector('english', coalesce({p}authors, '')), 'C')
-    || setweight(to_tsvector('english', coalesce({p}abstract, '')), 'D')"""
 
 
 def _postgres_fulltext(conn: Connection) -> None:
@@ -412,8 +409,9 @@ def _postgres_fulltext(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE UNIQUE INDEX ux_papers_rowid ON papers (rowid)")
     conn.exec_driver_sql("""CREATE TABLE papers_fts (
         rowid BIGINT PRIMARY KEY, paper_id VARCHAR(64) NOT NULL,
-        title TEXT, abstract TEXT, authors TEXT, keywords TEXT, document TSVECTOR NOT NULL)""")
-    conn.exec_driver_sql("CREATE INDEX ix_papers_fts_document ON papers_fts USING GIN (document)")
+        title TEXT, abstract TEXT, authors TEXT, keywords TEXT, terms TSVECTOR, doclen INTEGER)""")
+    conn.exec_driver_sql("CREATE INDEX ix_papers_fts_terms ON papers_fts USING GIN (terms)")
+    conn.exec_driver_sql("CREATE INDEX ix_papers_fts_unindexed ON papers_fts (rowid) WHERE terms IS NULL")
     conn.exec_driver_sql(f"""CREATE FUNCTION papers_text_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF TG_OP = 'DELETE' THEN
@@ -421,22 +419,20 @@ def _postgres_fulltext(conn: Connection) -> None:
             INSERT INTO paper_text_log (paper_rowid) VALUES (OLD.rowid);
             RETURN OLD;
           END IF;
-          INSERT INTO papers_fts AS f (rowid, paper_id, title, abstract, authors, keywords, document)
-            SELECT NEW.rowid, NEW.id, x.title, x.abstract, x.authors, x.keywords, {PG_DOCUMENT.format(p='x.')}
+          INSERT INTO papers_fts AS f (rowid, paper_id, title, abstract, authors, keywords, terms, doclen)
+            SELECT NEW.rowid, NEW.id, x.title, x.abstract, x.authors, x.keywords, NULL, NULL
             FROM (SELECT {_PG_FTS_TEXTS}) AS x(title, abstract, authors, keywords)
           ON CONFLICT (rowid) DO UPDATE SET paper_id = EXCLUDED.paper_id, title = EXCLUDED.title,
             abstract = EXCLUDED.abstract, authors = EXCLUDED.authors, keywords = EXCLUDED.keywords,
-            document = EXCLUDED.document;
+            terms = NULL, doclen = NULL;
           INSERT INTO paper_text_log (paper_rowid) VALUES (NEW.rowid);
           RETURN NEW;
         END $$""")
     conn.exec_driver_sql("""CREATE TRIGGER papers_text_changed
         AFTER INSERT OR DELETE OR UPDATE OF title, abstract, authors_json, ai_keywords_json ON papers
         FOR EACH ROW EXECUTE FUNCTION papers_text_changed()""")
-    conn.exec_driver_sql(f"""INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords, document)
-        SELECT x.rowid, x.id, x.title, x.abstract, x.authors, x.keywords, {PG_DOCUMENT.format(p='x.')}
-        FROM (SELECT p.rowid, p.id, {_PG_FTS_TEXTS.replace("NEW.", "p.")} FROM papers AS p)
-          AS x(rowid, id, title, abstract, authors, keywords)""")
+    conn.exec_driver_sql(f"""INSERT INTO papers_fts (rowid, paper_id, title, abstract, authors, keywords)
+        SELECT p.rowid, p.id, {_PG_FTS_TEXTS.replace("NEW.", "p.")} FROM papers AS p""")
     conn.exec_driver_sql("INSERT INTO paper_text_log (paper_rowid) SELECT rowid FROM papers ORDER BY rowid")
 
 

@@ -2,8 +2,10 @@
 changes.
 
 Callers speak FTS5's MATCH syntax as search/query.py writes it (quoted words and phrases joined by
-OR or AND, optionally limited to columns: ``{title} : ("a b" OR "c")``); on PostgreSQL it is
-translated to a tsquery (``pg_tsquery``), each column a weight of the ``document`` vector."""
+OR or AND, optionally limited to columns: ``{title} : ("a b" OR "c")``). On PostgreSQL it becomes
+a tsquery over ``papers_fts.terms``, FTS5's own terms of each paper (store/fts_terms.py), each
+column a weight letter, and bm25 is computed from the positions PostgreSQL returns: the same
+matches and the same scores as on SQLite."""
 
 from __future__ import annotations
 
@@ -11,11 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import re
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, column, func, literal_column, select, table, text
+from sqlalchemy import (ColumnElement, Connection, Select, and_, bindparam, cast, column, func, literal, literal_column,
+                        select, table, text, update)
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.sql.elements import TextClause
 
 from ..models import SearchFilters
+from . import fts_terms
 from . import schema as t
 from .base import SubStore
 from .batching import chunks
@@ -44,61 +50,6 @@ def filter_clause(filters: SearchFilters) -> list[Any]:
 
 
 _FTS = table("papers_fts", column("rowid"), column("paper_id"))
-_PG_FTS = table("papers_fts", column("rowid"), column("paper_id"), column("document"))
-# FTS5 column -> the weight its words carry in PostgreSQL's document vector (migration 0012).
-PG_WEIGHT_OF = {"title": "A", "keywords": "B", "authors": "C", "abstract": "D"}
-_MATCH = re.compile(r'^\s*(?:\{([^}]*)\}\s*:\s*)?(.*)$', re.S)
-
-
-def pg_tsquery(match: str) -> str:
-    """An FTS5 MATCH expression of ours as a ``to_tsquery`` text: words of a phrase joined by
-    ``<->`` (PostgreSQL keeps positions), items by ``|`` or ``&``, columns as weights. Words are
-    ``\\w+`` runs (search/query.py), so quoting each one is enough to keep tsquery syntax out."""
-    m = _MATCH.match(match)
-    columns, body = ((m.group(1) or "").split(), m.group(2)) if m else ([], match)
-    weights = "".join(PG_WEIGHT_OF[c] for c in columns if c in PG_WEIGHT_OF)
-    items = []
-    for item in re.findall(r'"([^"]*)"', body):
-        words = re.findall(r"\w+", item)
-        if words:
-            items.append("(" + " <-> ".join(f"'{w}'" + (f":{weights}" if weights else "") for w in words) + ")")
-    return (" & " if " AND " in body else " | ").join(items)
-
-
-def _pg_weights(field_weights: tuple[float, ...]) -> str:
-    """ts_rank's weights, in its order {D, C, B, A}, scaled into 0..1 from FTS5's per-column ones."""
-    by_column = dict(zip(("paper_id", "title", "abstract", "authors", "keywords"), field_weights, strict=False))
-    top = max(field_weights) or 1.0
-    ordered = [by_column.get(c, 0.0) / top for c in ("abstract", "authors", "keywords", "title")]
-    return "{" + ", ".join(f"{w:.6f}" for w in ordered) + "}"
-
-
-def pg_fts_statement(match: str, filters: SearchFilters, limit: int,
-                     field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
-    """The PostgreSQL form of ``fts_statement``: the GIN index finds the matches, ts_rank with
-    the columns' weights orders them."""
-    query_text = pg_tsquery(match)
-    tsquery = func.to_tsquery(literal_column("'english'"), query_text)
-    rank: ColumnElement[float] = func.ts_rank(literal_column(f"'{_pg_weights(field_weights)}'"),
-                                              _PG_FTS.c.document, tsquery)
-    matching = _PG_FTS.c.document.op("@@")(tsquery)
-    clauses = filter_clause(filters)
-    if not clauses:
-        key = _PG_FTS.c.rowid if by_rowid else _PG_FTS.c.paper_id
-        query = select(key, rank.label("score")).select_from(_PG_FTS).where(matching)
-    else:
-        joined = _PG_FTS.join(t.papers, literal_column("papers.rowid") == _PG_FTS.c.rowid)
-        key = _PG_FTS.c.rowid if by_rowid else t.papers.c.id
-        query = select(key, rank.label("score")).select_from(joined).where(matching, *clauses)
-    return query.order_by(rank.desc(), key).limit(limit)
-
-
-def _statement(conn: Connection, match: str, filters: SearchFilters, limit: int,
-               field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
-    build = pg_fts_statement if conn.dialect.name == "postgresql" else fts_statement
-    return build(match, filters, limit, field_weights, by_rowid)
-
-
 def fts_statement(match: str, filters: SearchFilters, limit: int,
                   field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
     """The full-text search as a statement; `search --sql` prints it. Filters are the same
@@ -119,6 +70,91 @@ def fts_statement(match: str, filters: SearchFilters, limit: int,
     return query.order_by(rank).limit(limit)
 
 
+_PG_FTS = table("papers_fts", column("rowid"), column("paper_id"), column("title"), column("abstract"),
+                column("authors"), column("keywords"), column("terms"), column("doclen"))
+_MATCH = re.compile(r'^\s*(?:\{([^}]*)\}\s*:\s*)?(.*)$', re.S)
+_FIELD_WEIGHT_INDEX = {"title": 1, "abstract": 2, "authors": 3, "keywords": 4}  # FTS_WEIGHTS' order
+
+
+@dataclass(frozen=True)
+class PgMatch:
+    """An FTS5 MATCH expression of ours (search/query.py writes it: quoted words and phrases joined
+    by OR or AND, optionally limited to columns), as FTS5 terms and a tsquery over ``terms``."""
+    phrases: tuple[tuple[str, ...], ...]
+    letters: str          # weight letters of the columns searched; "" for all
+    every: bool           # AND: every phrase must be found
+
+    @classmethod
+    def parse(cls, match: str) -> "PgMatch":
+        m = _MATCH.match(match)
+        columns, body = ((m.group(1) or "").split(), m.group(2)) if m else ([], match)
+        letters = "".join(sorted(fts_terms.WEIGHT_LETTER[c] for c in columns if c in fts_terms.WEIGHT_LETTER))
+        tok = fts_terms.tokenizer()
+        # Not deduplicated: FTS5 scores "know" OR "knowing" as two phrases (both stem to know).
+        phrases = tuple(terms for item in re.findall(r'"([^"]*)"', body) if (terms := tuple(tok.terms(item))))
+        return cls(phrases, letters, " AND " in body)
+
+    def phrase_query(self, phrase: tuple[str, ...]) -> str:
+        suffix = f":{self.letters}" if self.letters else ""
+        return "(" + " <-> ".join(fts_terms.quote(term) + suffix for term in phrase) + ")"
+
+    @property
+    def tsquery(self) -> str:
+        return (" & " if self.every else " | ").join(self.phrase_query(p) for p in self.phrases)
+
+    @property
+    def lexemes(self) -> list[str]:
+        return sorted({term for phrase in self.phrases for term in phrase})
+
+    def hits(self, positions: dict[str, dict[int, str]], field_weights: tuple[float, ...]) -> list[float]:
+        """Each phrase's occurrences in one row, weighted by column, as FTS5 counts them."""
+        out = []
+        for phrase in self.phrases:
+            first, rest = positions.get(phrase[0], {}), [positions.get(t, {}) for t in phrase[1:]]
+            w = 0.0
+            for p, letter in first.items():
+                if (not self.letters or letter in self.letters) and all(p + j + 1 in r for j, r in enumerate(rest)):
+                    w += field_weights[_FIELD_WEIGHT_INDEX[fts_terms.COLUMN_OF_LETTER[letter]]]
+            out.append(w)
+        return out
+
+
+def _pg_candidates(match: PgMatch, filters: SearchFilters, by_rowid: bool) -> Select[Any]:
+    """Every row matching, with the positions of the query's terms: the GIN index on ``terms``
+    finds them; the filters are the clauses every other search path uses."""
+    terms = func.unnest(_PG_FTS.c.terms).table_valued("lexeme", "positions", "weights").lateral("u")
+    clauses = filter_clause(filters)
+    source: Any = _PG_FTS.join(terms, literal_column("true"))
+    key: Any = _PG_FTS.c.rowid if by_rowid else _PG_FTS.c.paper_id
+    if clauses:
+        source = source.join(t.papers, literal_column("papers.rowid") == _PG_FTS.c.rowid)
+        key = _PG_FTS.c.rowid if by_rowid else t.papers.c.id
+    return (select(key, _PG_FTS.c.doclen, terms.c.lexeme, terms.c.positions, terms.c.weights)
+            .select_from(source)
+            .where(_PG_FTS.c.terms.op("@@")(cast(literal(match.tsquery), TSQUERY)),
+                   terms.c.lexeme.in_(match.lexemes), *clauses))
+
+
+def index_pending_terms(conn: Connection, batch: int = 2000) -> int:
+    """PostgreSQL: fill ``papers_fts.terms`` of the rows whose text changed (the trigger empties
+    it) with FTS5's terms. Returns how many rows it filled."""
+    done = 0
+    tok = fts_terms.tokenizer()
+    while True:
+        rows = conn.execute(select(_PG_FTS.c.rowid, _PG_FTS.c.title, _PG_FTS.c.abstract, _PG_FTS.c.authors,
+                                   _PG_FTS.c.keywords).where(_PG_FTS.c.terms.is_(None))
+                            .order_by(_PG_FTS.c.rowid).limit(batch).with_for_update(skip_locked=True)).all()
+        if not rows:
+            return done
+        values = []
+        for row, columns in zip(rows, tok.columns([tuple(r[1:]) for r in rows]), strict=True):
+            vector, length = fts_terms.tsvector_text(columns)
+            values.append({"_rowid": row[0], "_terms": vector, "_doclen": length})
+        conn.execute(update(_PG_FTS).where(_PG_FTS.c.rowid == bindparam("_rowid"))
+                     .values(terms=cast(bindparam("_terms"), TSVECTOR), doclen=bindparam("_doclen")), values)
+        done += len(rows)
+
+
 _FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstract"), column("authors"),
                   column("keywords"))
 
@@ -130,16 +166,57 @@ class SearchStore(SubStore):
                  field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
         """(paper id, or rowid, and score, higher is better) for an FTS5 MATCH expression: bm25 on
         SQLite, ts_rank with the same column weights on PostgreSQL."""
+        if self._postgresql:
+            return self._pg_fulltext(match, filters, limit, field_weights, by_rowid)
         with self._read() as conn:
-            if conn.dialect.name == "postgresql" and not pg_tsquery(match):
-                return []
-            rows = conn.execute(_statement(conn, match, filters, limit, field_weights, by_rowid))
+            rows = conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))
             return [(r[0], float(r[1])) for r in rows]
+
+    @property
+    def _postgresql(self) -> bool:
+        return self._store.engine.dialect.name == "postgresql"
+
+    def _pg_catch_up(self) -> None:
+        """Fill the terms of rows changed outside an import (the trigger empties them), so no
+        change is missed by a search; an index probe when there are none."""
+        with self._read() as conn:
+            pending = conn.execute(select(_PG_FTS.c.rowid).where(_PG_FTS.c.terms.is_(None)).limit(1)).first()
+        if pending is not None:
+            with self._write() as conn:
+                index_pending_terms(conn)
+
+    def _pg_fulltext(self, match: str, filters: SearchFilters, limit: int, field_weights: tuple[float, ...],
+                     by_rowid: bool) -> list[tuple[Any, float]]:
+        """FTS5's bm25 on PostgreSQL: the GIN index finds the rows and the positions of the query's
+        terms; bm25 is computed here from them, the row lengths and the corpus counts, as FTS5 does
+        (the same terms, so the same scores: tests/test_search.py compares them)."""
+        parsed = PgMatch.parse(match)
+        if not parsed.phrases:
+            return []
+        self._pg_catch_up()
+        with self._read() as conn:
+            rows, total = conn.execute(select(func.count(), func.coalesce(func.sum(_PG_FTS.c.doclen), 0))
+                                       .select_from(_PG_FTS)).one()
+            idfs = [fts_terms.idf(rows, conn.execute(
+                        select(func.count()).select_from(_PG_FTS).where(_PG_FTS.c.terms.op("@@")(
+                            cast(literal(parsed.phrase_query(p)), TSQUERY)))).scalar_one())
+                    for p in parsed.phrases]
+            found: dict[Any, tuple[int, dict[str, dict[int, str]]]] = {}
+            for key, doclen, lexeme, positions, weights in conn.execute(_pg_candidates(parsed, filters, by_rowid)):
+                found.setdefault(key, (doclen, {}))[1][lexeme] = dict(zip(positions, weights, strict=True))
+        avgdl = total / rows if rows else 1.0
+        scored = [(key, fts_terms.bm25(parsed.hits(pos, field_weights), idfs, doclen, avgdl))
+                  for key, (doclen, pos) in found.items()]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        return scored[:limit]
 
     def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
         # Named parameters read better than "?" when a person looks at the SQL.
-        with self._read() as conn:
-            compiled = _statement(conn, match, filters, limit).compile(dialect=conn.dialect)
+        if self._postgresql:
+            # The rows and term positions PostgreSQL reads; bm25 is then computed from them.
+            compiled = _pg_candidates(PgMatch.parse(match), filters, False).compile(dialect=self._store.engine.dialect)
+        else:
+            compiled = fts_statement(match, filters, limit).compile()
         return " ".join(str(compiled).split()), dict(compiled.params)
 
     def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
@@ -197,13 +274,13 @@ class SearchStore(SubStore):
     def fulltext_rowids(self, match: str, limit: int) -> list[int]:
         """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
         ``limit``, where ranking would score every one of them."""
+        where: ColumnElement[Any] | TextClause = text("papers_fts MATCH :match").bindparams(match=match)
+        if self._postgresql:
+            parsed = PgMatch.parse(match)
+            if not parsed.phrases:
+                return []
+            self._pg_catch_up()
+            where = _PG_FTS.c.terms.op("@@")(cast(literal(parsed.tsquery), TSQUERY))
         with self._read() as conn:
-            if conn.dialect.name == "postgresql":
-                tsquery = func.to_tsquery(literal_column("'english'"), pg_tsquery(match))
-                where: ColumnElement[Any] | TextClause = _PG_FTS.c.document.op("@@")(tsquery)
-                if not pg_tsquery(match):
-                    return []
-            else:
-                where = text("papers_fts MATCH :match").bindparams(match=match)
             query = select(_FTS.c.rowid).select_from(_FTS).where(where).order_by(_FTS.c.rowid.desc()).limit(limit)
             return [int(r[0]) for r in conn.execute(query)]

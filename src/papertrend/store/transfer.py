@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Integer, Table, func, inspect, select, text
 
 from ..errors import StoreError
 from . import schema as t
+from .search import index_pending_terms
 
 # Written by the target's triggers when papers are inserted, never copied.
 DERIVED = frozenset({"paper_text_log"})
@@ -80,6 +81,8 @@ def copy_tables(source: Connection, target: Connection, progress: Progress | Non
             if progress:
                 progress(table.name, done)
         _reset_sequence(target, table)
+    if target.dialect.name == "postgresql":
+        index_pending_terms(target)
     found = counts(source, target)
     wrong = [c for c in found if not c.ok]
     if wrong:
