@@ -120,7 +120,7 @@ class Settings:
             value = getattr(self, s.name)
             out[s.name] = value.masked() if isinstance(value, Secret) else value
         # A PostgreSQL URL carries its password: shown as masked as any other secret.
-        out["database_url"] = re.sub(r"^([^:/]+://[^:/@]*:)[^@]*@", r"\1********@", str(self.database_url))
+        out["database_url"] = re.sub(r"^([^:/]+://[^:/@]*:)[^@]+@", r"\1********@", str(self.database_url))
         return out
 
     @property
