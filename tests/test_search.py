@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,6 +181,16 @@ def test_memory_index_ranks_like_fts5(corpus, q: str) -> None:
         assert _ids(corpus, mem) == [pid for pid, _ in sql] or (  # equal scores may swap places
             {pid for pid, _ in sql} == set(_ids(corpus, mem)))
         assert [round(s, 2) for _, s in mem] == pytest.approx([round(s, 2) for _, s in sql], rel=2e-3)
+
+
+def test_phrase_matches_newest_first(corpus) -> None:
+    """What the in-memory tiers read for a common phrase: the newest matches, unranked, each
+    holding the words side by side (on PostgreSQL: a GIN query over FTS5's terms)."""
+    rowids = corpus.search.fulltext_rowids('"language models"', 50)
+    assert len(rowids) == 50 and rowids == sorted(set(rowids), reverse=True)
+    texts = corpus.search.titles_and_abstracts(list(corpus.search.ids_for_rowids(rowids).values()))
+    assert all(re.search(r"language\W+models?", f"{title} {abstract}", re.I) for title, abstract in texts.values())
+    assert corpus.search.fulltext_rowids('"zzqx unheardof"', 5) == []
 
 
 def test_memory_index_follows_edits_and_deletions(corpus, settings, tmp_path: Path) -> None:

@@ -274,13 +274,14 @@ class SearchStore(SubStore):
     def fulltext_rowids(self, match: str, limit: int) -> list[int]:
         """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
         ``limit``, where ranking would score every one of them."""
+        fts: Any = _FTS
         where: ColumnElement[Any] | TextClause = text("papers_fts MATCH :match").bindparams(match=match)
         if self._postgresql:
             parsed = PgMatch.parse(match)
             if not parsed.phrases:
                 return []
             self._pg_catch_up()
-            where = _PG_FTS.c.terms.op("@@")(cast(literal(parsed.tsquery), TSQUERY))
+            fts, where = _PG_FTS, _PG_FTS.c.terms.op("@@")(cast(literal(parsed.tsquery), TSQUERY))
         with self._read() as conn:
-            query = select(_FTS.c.rowid).select_from(_FTS).where(where).order_by(_FTS.c.rowid.desc()).limit(limit)
+            query = select(fts.c.rowid).select_from(fts).where(where).order_by(fts.c.rowid.desc()).limit(limit)
             return [int(r[0]) for r in conn.execute(query)]
