@@ -194,7 +194,9 @@ def main() -> None:
         index = VectorIndex(store, MODEL_ID)
         index.refresh()
         papers = store.papers.get_many([r for r in index.ids])
-        hf = [p for p in papers.values() if p.ai_summary and p.ai_keywords]
+        # In the vector index's order (the cache file's), not the store's: samples must not depend
+        # on the order a database happens to return rows in (PostgreSQL's differs from SQLite's).
+        hf = [p for p in (papers[pid] for pid in index.ids if pid in papers) if p.ai_summary and p.ai_keywords]
         first_day = first_listed()
         unlisted = [p.id for p in hf if p.id not in first_day]
         if unlisted:
