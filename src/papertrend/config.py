@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -140,6 +141,8 @@ class Settings:
         for s in SETTINGS:
             value = getattr(self, s.name)
             out[s.name] = value.masked() if isinstance(value, Secret) else value
+        # A PostgreSQL URL carries its password: shown as masked as any other secret.
+        out["database_url"] = re.sub(r"^([^:/]+://[^:/@]*:)[^@]+@", r"\1********@", str(self.database_url))
         return out
 
     @property

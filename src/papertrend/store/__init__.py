@@ -12,6 +12,7 @@ concept, each owning its transactions::
     store.runs          ingest runs and job runs                    (runs.py)
     store.coordination  politeness slots, job leases, cursors, abuse limits (coordination.py)
     store.digests       subscribers, the outbox                     (digests.py)
+    store.copy_to       a whole deployment into another database    (transfer.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
     store.feed_secrets  personal feed addresses (their nonces)      (feed_secrets.py)
     store.community     upvotes, comments, library, moderation       (community.py)
@@ -23,6 +24,7 @@ failing half-way.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +34,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..config import Settings
 from ..errors import StoreError
-from . import migrations
+from . import migrations, transfer
 from .accounts import AccountStore
 from .community import CommunityStore
 from .base import utcnow
@@ -86,6 +88,9 @@ class Store:
             self.engine = _make_engine(settings)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open database {settings.database_url}: {exc}") from exc
+        # A store dropped without close() still closes its connections (a PostgreSQL server would
+        # otherwise keep each one open until the garbage collector found it).
+        self._closer = weakref.finalize(self, self.engine.dispose)
         self.papers = PaperStore(self)
         self.signals = SignalStore(self)
         self.trending = TrendingStore(self)
@@ -134,8 +139,17 @@ class Store:
             raise StoreError(f"database needs migrations {', '.join(pending)}: run `papertrend db upgrade`")
         return []
 
+    def copy_to(self, target: "Store", progress: transfer.Progress | None = None) -> list[transfer.TableCount]:
+        """Copy every table into ``target``, empty and at the same schema version, in one
+        transaction there; returns the rows counted on both sides (they match, or it raises)."""
+        if self.pending_migrations():
+            raise StoreError("the source database needs migrations first: run `papertrend db upgrade` on it")
+        target.ensure_schema()
+        with self.read() as source, target.write() as conn:
+            return transfer.copy_tables(source, conn, progress)
+
     def close(self) -> None:
-        self.engine.dispose()
+        self._closer()
 
 
 def open_store(settings: Settings) -> Store:

@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from . import schema as t
-from .base import SubStore, utcnow
+from .base import SubStore, insert_new, lock_name, upsert, utcnow
 
 
 class CoordinationStore(SubStore):
     """``store.coordination``. Each method is one write transaction, so two processes that race
-    for a slot or a lease are serialised by the database (SQLite: BEGIN IMMEDIATE)."""
+    for a slot or a lease are serialised by the database: SQLite's BEGIN IMMEDIATE takes the one
+    write lock; on PostgreSQL the row is made if missing (ON CONFLICT DO NOTHING) and then locked
+    (SELECT ... FOR UPDATE) before it is read, so the second process waits and reads the first's
+    write."""
 
     def take_slot(self, name: str, now: float, hold: float, holder: str) -> float:
         """Claim the right to start a request now; returns 0 on success, else seconds to wait.
@@ -23,10 +26,9 @@ class CoordinationStore(SubStore):
         so a second process cannot open a connection while the first one's request runs.
         """
         with self._write() as conn:
-            row = conn.execute(select(t.rate_limits.c.next_at).where(t.rate_limits.c.name == name)).first()
-            if row is None:
-                conn.execute(t.rate_limits.insert().values(name=name, next_at=now + hold, holder=holder))
-                return 0.0
+            insert_new(conn, t.rate_limits, ("name",), [{"name": name, "next_at": 0.0, "holder": None}])
+            row = conn.execute(select(t.rate_limits.c.next_at).where(t.rate_limits.c.name == name)
+                               .with_for_update()).one()
             if row.next_at > now:
                 return float(row.next_at - now)
             conn.execute(update(t.rate_limits).where(t.rate_limits.c.name == name)
@@ -46,18 +48,17 @@ class CoordinationStore(SubStore):
     def set_cursor(self, name: str, value: dict[str, Any] | None) -> None:
         """Save (or, with None, forget) where a harvest resumes."""
         with self._write() as conn:
-            conn.execute(t.ingest_cursors.delete().where(t.ingest_cursors.c.name == name))
-            if value is not None:
-                conn.execute(t.ingest_cursors.insert().values(name=name, value=json.dumps(value),
-                                                              updated_at=utcnow()))
+            if value is None:
+                conn.execute(t.ingest_cursors.delete().where(t.ingest_cursors.c.name == name))
+            else:
+                upsert(conn, t.ingest_cursors, ("name",), [{"name": name, "value": json.dumps(value),
+                                                            "updated_at": utcnow()}], ("value", "updated_at"))
 
     def take_job_lock(self, job: str, holder: str, now: float, lease: float) -> bool:
         """Hold ``job`` for ``lease`` seconds unless another live holder has it."""
         with self._write() as conn:
-            row = conn.execute(select(t.job_locks).where(t.job_locks.c.job == job)).first()
-            if row is None:
-                conn.execute(t.job_locks.insert().values(job=job, holder=holder, until=now + lease))
-                return True
+            insert_new(conn, t.job_locks, ("job",), [{"job": job, "holder": "", "until": 0.0}])
+            row = conn.execute(select(t.job_locks).where(t.job_locks.c.job == job).with_for_update()).one()
             if row.until > now and row.holder != holder:
                 return False
             conn.execute(update(t.job_locks).where(t.job_locks.c.job == job).values(holder=holder, until=now + lease))
@@ -74,12 +75,13 @@ class CoordinationStore(SubStore):
 
     def set_state(self, name: str, value: str) -> None:
         with self._write() as conn:
-            conn.execute(t.app_state.delete().where(t.app_state.c.name == name))
-            conn.execute(t.app_state.insert().values(name=name, value=value, updated_at=utcnow()))
+            upsert(conn, t.app_state, ("name",), [{"name": name, "value": value, "updated_at": utcnow()}],
+                   ("value", "updated_at"))
 
     def hit(self, key: str, now: float, window: float, limit: int) -> bool:
         """Record an attempt under ``key``; False when ``limit`` attempts in ``window`` s are exceeded."""
         with self._write() as conn:
+            lock_name(conn, "rate_events:" + key)  # count-then-insert: one process per key at a time
             conn.execute(delete(t.rate_events).where(t.rate_events.c.at < now - 86400 * 2))
             n = conn.execute(select(func.count()).select_from(t.rate_events).where(
                 t.rate_events.c.key == key, t.rate_events.c.at >= now - window)).scalar_one()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import OutboxMessage, Subscriber
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, dialect_insert
 from .batching import chunks
 
 
@@ -51,12 +51,13 @@ class DigestStore(SubStore):
         values = {"frequency": frequency, "topics_json": json.dumps(topics), "authors_json": json.dumps(authors),
                   "categories_json": json.dumps(categories), "link_secret": secrets.token_urlsafe(24)}
         with self._write() as conn:
-            row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).first()
-            if row is None:
-                conn.execute(insert(t.subscribers).values(email=email, status="pending", created_at=now,
-                                                          expires_at=expires_at, paused=False, hard_bounces=0,
-                                                          **values))
-                row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email)).one()
+            # The unique email decides who is new (two sign-ups at once on PostgreSQL: one row),
+            # and the row is locked before it is read.
+            made = conn.execute(dialect_insert(conn, t.subscribers).values(
+                email=email, status="pending", created_at=now, expires_at=expires_at, paused=False, hard_bounces=0,
+                **values).on_conflict_do_nothing(index_elements=["email"]).returning(t.subscribers.c.id)).first()
+            row = conn.execute(select(t.subscribers).where(t.subscribers.c.email == email).with_for_update()).one()
+            if made is not None:
                 return _subscriber(row), True
             if row.status in ("pending", "unsubscribed"):
                 conn.execute(update(t.subscribers).where(t.subscribers.c.id == row.id).values(

@@ -17,9 +17,10 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from ..ids import author_key, normalize_title
 from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
-from .base import SubStore, insert_new
+from .base import SubStore, insert_new, lock_name
 from .batching import chunks
 from .community import visible_papers
+from .search import index_pending_terms
 
 # (paper, the source whose metadata it keeps, when its signals were observed)
 MergeState = tuple[Paper, str | None, str | None]
@@ -114,6 +115,9 @@ class PaperStore(SubStore):
     def apply(self, plan: Callable[[BatchReader], PaperWrites], now: str) -> PaperWrites:
         """Run ``plan`` against the stored state and write what it returns, in one transaction."""
         with self._write() as conn:
+            # The plan reads what is stored and decides: importers take turns, as SQLite's one
+            # writer makes them, or two could both find a paper new and both insert it.
+            lock_name(conn, "papers.apply")
             writes = plan(BatchReader(conn))
             new = [paper_to_row(*s) for s in writes.new]
             changed = [paper_to_row(*s) for s in writes.changed]
@@ -130,6 +134,8 @@ class PaperStore(SubStore):
             insert_new(conn, t.repo_stars, ("repo", "observed_at", "source"), writes.stars)
             insert_new(conn, t.repos, ("repo",), [{"repo": r, "status": "new"} for r in writes.repos])
             insert_new(conn, t.paper_sources, ("paper_id", "source", "ref"), writes.provenance)
+            if conn.dialect.name == "postgresql":
+                index_pending_terms(conn)  # FTS5's terms of the new text, in the same transaction
         return writes
 
     def get(self, paper_id: str) -> Paper | None:

@@ -1,14 +1,27 @@
-"""SQL for full-text search: the FTS5 index (SQLite) and the log of text changes."""
+"""SQL for full-text search: FTS5 on SQLite, tsvector and GIN on PostgreSQL, and the log of text
+changes.
+
+Callers speak FTS5's MATCH syntax as search/query.py writes it (quoted words and phrases joined by
+OR or AND, optionally limited to columns: ``{title} : ("a b" OR "c")``). On PostgreSQL it becomes
+a tsquery over ``papers_fts.terms``, FTS5's own terms of each paper (store/fts_terms.py), each
+column a weight letter, and bm25 is computed from the positions PostgreSQL returns: the same
+matches and the same scores as on SQLite."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, text
+import re
+from dataclasses import dataclass
 
-from ..errors import StoreError
+from sqlalchemy import (ColumnElement, Connection, Select, and_, bindparam, cast, column, func, literal, literal_column,
+                        select, table, text, update)
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy.sql.elements import TextClause
+
 from ..models import SearchFilters
+from . import fts_terms
 from . import schema as t
 from .base import SubStore
 from .batching import chunks
@@ -37,8 +50,6 @@ def filter_clause(filters: SearchFilters) -> list[Any]:
 
 
 _FTS = table("papers_fts", column("rowid"), column("paper_id"))
-
-
 def fts_statement(match: str, filters: SearchFilters, limit: int,
                   field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> Select[Any]:
     """The full-text search as a statement; `search --sql` prints it. Filters are the same
@@ -59,6 +70,91 @@ def fts_statement(match: str, filters: SearchFilters, limit: int,
     return query.order_by(rank).limit(limit)
 
 
+_PG_FTS = table("papers_fts", column("rowid"), column("paper_id"), column("title"), column("abstract"),
+                column("authors"), column("keywords"), column("terms"), column("doclen"))
+_MATCH = re.compile(r'^\s*(?:\{([^}]*)\}\s*:\s*)?(.*)$', re.S)
+_FIELD_WEIGHT_INDEX = {"title": 1, "abstract": 2, "authors": 3, "keywords": 4}  # FTS_WEIGHTS' order
+
+
+@dataclass(frozen=True)
+class PgMatch:
+    """An FTS5 MATCH expression of ours (search/query.py writes it: quoted words and phrases joined
+    by OR or AND, optionally limited to columns), as FTS5 terms and a tsquery over ``terms``."""
+    phrases: tuple[tuple[str, ...], ...]
+    letters: str          # weight letters of the columns searched; "" for all
+    every: bool           # AND: every phrase must be found
+
+    @classmethod
+    def parse(cls, match: str) -> "PgMatch":
+        m = _MATCH.match(match)
+        columns, body = ((m.group(1) or "").split(), m.group(2)) if m else ([], match)
+        letters = "".join(sorted(fts_terms.WEIGHT_LETTER[c] for c in columns if c in fts_terms.WEIGHT_LETTER))
+        tok = fts_terms.tokenizer()
+        # Not deduplicated: FTS5 scores "know" OR "knowing" as two phrases (both stem to know).
+        phrases = tuple(terms for item in re.findall(r'"([^"]*)"', body) if (terms := tuple(tok.terms(item))))
+        return cls(phrases, letters, " AND " in body)
+
+    def phrase_query(self, phrase: tuple[str, ...]) -> str:
+        suffix = f":{self.letters}" if self.letters else ""
+        return "(" + " <-> ".join(fts_terms.quote(term) + suffix for term in phrase) + ")"
+
+    @property
+    def tsquery(self) -> str:
+        return (" & " if self.every else " | ").join(self.phrase_query(p) for p in self.phrases)
+
+    @property
+    def lexemes(self) -> list[str]:
+        return sorted({term for phrase in self.phrases for term in phrase})
+
+    def hits(self, positions: dict[str, dict[int, str]], field_weights: tuple[float, ...]) -> list[float]:
+        """Each phrase's occurrences in one row, weighted by column, as FTS5 counts them."""
+        out = []
+        for phrase in self.phrases:
+            first, rest = positions.get(phrase[0], {}), [positions.get(t, {}) for t in phrase[1:]]
+            w = 0.0
+            for p, letter in first.items():
+                if (not self.letters or letter in self.letters) and all(p + j + 1 in r for j, r in enumerate(rest)):
+                    w += field_weights[_FIELD_WEIGHT_INDEX[fts_terms.COLUMN_OF_LETTER[letter]]]
+            out.append(w)
+        return out
+
+
+def _pg_candidates(match: PgMatch, filters: SearchFilters, by_rowid: bool) -> Select[Any]:
+    """Every row matching, with the positions of the query's terms: the GIN index on ``terms``
+    finds them; the filters are the clauses every other search path uses."""
+    terms = func.unnest(_PG_FTS.c.terms).table_valued("lexeme", "positions", "weights").lateral("u")
+    clauses = filter_clause(filters)
+    source: Any = _PG_FTS.join(terms, literal_column("true"))
+    key: Any = _PG_FTS.c.rowid if by_rowid else _PG_FTS.c.paper_id
+    if clauses:
+        source = source.join(t.papers, literal_column("papers.rowid") == _PG_FTS.c.rowid)
+        key = _PG_FTS.c.rowid if by_rowid else t.papers.c.id
+    return (select(key, _PG_FTS.c.doclen, terms.c.lexeme, terms.c.positions, terms.c.weights)
+            .select_from(source)
+            .where(_PG_FTS.c.terms.op("@@")(cast(literal(match.tsquery), TSQUERY)),
+                   terms.c.lexeme.in_(match.lexemes), *clauses))
+
+
+def index_pending_terms(conn: Connection, batch: int = 2000) -> int:
+    """PostgreSQL: fill ``papers_fts.terms`` of the rows whose text changed (the trigger empties
+    it) with FTS5's terms. Returns how many rows it filled."""
+    done = 0
+    tok = fts_terms.tokenizer()
+    while True:
+        rows = conn.execute(select(_PG_FTS.c.rowid, _PG_FTS.c.title, _PG_FTS.c.abstract, _PG_FTS.c.authors,
+                                   _PG_FTS.c.keywords).where(_PG_FTS.c.terms.is_(None))
+                            .order_by(_PG_FTS.c.rowid).limit(batch).with_for_update(skip_locked=True)).all()
+        if not rows:
+            return done
+        values = []
+        for row, columns in zip(rows, tok.columns([tuple(r[1:]) for r in rows]), strict=True):
+            vector, length = fts_terms.tsvector_text(columns)
+            values.append({"_rowid": row[0], "_terms": vector, "_doclen": length})
+        conn.execute(update(_PG_FTS).where(_PG_FTS.c.rowid == bindparam("_rowid"))
+                     .values(terms=cast(bindparam("_terms"), TSVECTOR), doclen=bindparam("_doclen")), values)
+        done += len(rows)
+
+
 _FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstract"), column("authors"),
                   column("keywords"))
 
@@ -68,16 +164,59 @@ class SearchStore(SubStore):
 
     def fulltext(self, match: str, filters: SearchFilters, limit: int,
                  field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
-        """(paper id, or rowid, and bm25 score, higher is better) for an FTS5 MATCH expression."""
-        if not self._store.settings.is_sqlite:
-            raise StoreError("full-text search on PostgreSQL is not implemented yet")
+        """(paper id, or rowid, and score, higher is better) for an FTS5 MATCH expression: bm25 on
+        SQLite, ts_rank with the same column weights on PostgreSQL."""
+        if self._postgresql:
+            return self._pg_fulltext(match, filters, limit, field_weights, by_rowid)
         with self._read() as conn:
             rows = conn.execute(fts_statement(match, filters, limit, field_weights, by_rowid))
             return [(r[0], float(r[1])) for r in rows]
 
+    @property
+    def _postgresql(self) -> bool:
+        return self._store.engine.dialect.name == "postgresql"
+
+    def _pg_catch_up(self) -> None:
+        """Fill the terms of rows changed outside an import (the trigger empties them), so no
+        change is missed by a search; an index probe when there are none."""
+        with self._read() as conn:
+            pending = conn.execute(select(_PG_FTS.c.rowid).where(_PG_FTS.c.terms.is_(None)).limit(1)).first()
+        if pending is not None:
+            with self._write() as conn:
+                index_pending_terms(conn)
+
+    def _pg_fulltext(self, match: str, filters: SearchFilters, limit: int, field_weights: tuple[float, ...],
+                     by_rowid: bool) -> list[tuple[Any, float]]:
+        """FTS5's bm25 on PostgreSQL: the GIN index finds the rows and the positions of the query's
+        terms; bm25 is computed here from them, the row lengths and the corpus counts, as FTS5 does
+        (the same terms, so the same scores: tests/test_search.py compares them)."""
+        parsed = PgMatch.parse(match)
+        if not parsed.phrases:
+            return []
+        self._pg_catch_up()
+        with self._read() as conn:
+            rows, total = conn.execute(select(func.count(), func.coalesce(func.sum(_PG_FTS.c.doclen), 0))
+                                       .select_from(_PG_FTS)).one()
+            idfs = [fts_terms.idf(rows, conn.execute(
+                        select(func.count()).select_from(_PG_FTS).where(_PG_FTS.c.terms.op("@@")(
+                            cast(literal(parsed.phrase_query(p)), TSQUERY)))).scalar_one())
+                    for p in parsed.phrases]
+            found: dict[Any, tuple[int, dict[str, dict[int, str]]]] = {}
+            for key, doclen, lexeme, positions, weights in conn.execute(_pg_candidates(parsed, filters, by_rowid)):
+                found.setdefault(key, (doclen, {}))[1][lexeme] = dict(zip(positions, weights, strict=True))
+        avgdl = total / rows if rows else 1.0
+        scored = [(key, fts_terms.bm25(parsed.hits(pos, field_weights), idfs, doclen, avgdl))
+                  for key, (doclen, pos) in found.items()]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        return scored[:limit]
+
     def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
         # Named parameters read better than "?" when a person looks at the SQL.
-        compiled = fts_statement(match, filters, limit).compile()
+        if self._postgresql:
+            # The rows and term positions PostgreSQL reads; bm25 is then computed from them.
+            compiled = _pg_candidates(PgMatch.parse(match), filters, False).compile(dialect=self._store.engine.dialect)
+        else:
+            compiled = fts_statement(match, filters, limit).compile()
         return " ".join(str(compiled).split()), dict(compiled.params)
 
     def filter_ids(self, ids: Sequence[str], filters: SearchFilters) -> set[str]:
@@ -135,8 +274,14 @@ class SearchStore(SubStore):
     def fulltext_rowids(self, match: str, limit: int) -> list[int]:
         """Rowids matching an FTS5 expression, newest first, unranked: reading matches stops after
         ``limit``, where ranking would score every one of them."""
-        query = (select(_FTS.c.rowid).select_from(_FTS)
-                 .where(text("papers_fts MATCH :match").bindparams(match=match))
-                 .order_by(_FTS.c.rowid.desc()).limit(limit))
+        fts: Any = _FTS
+        where: ColumnElement[Any] | TextClause = text("papers_fts MATCH :match").bindparams(match=match)
+        if self._postgresql:
+            parsed = PgMatch.parse(match)
+            if not parsed.phrases:
+                return []
+            self._pg_catch_up()
+            fts, where = _PG_FTS, _PG_FTS.c.terms.op("@@")(cast(literal(parsed.tsquery), TSQUERY))
         with self._read() as conn:
+            query = select(fts.c.rowid).select_from(fts).where(where).order_by(fts.c.rowid.desc()).limit(limit)
             return [int(r[0]) for r in conn.execute(query)]

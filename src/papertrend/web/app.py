@@ -150,6 +150,7 @@ def handle_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    owned = store is None
     store = store or Store(settings)
     store.ensure_schema()
     routes = [
@@ -218,6 +219,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         search_pool.shutdown(wait=False, cancel_futures=True)
         app.state.mail_pump.stop()
         app.state.trending_refresh.stop()
+        if owned:
+            store.close()
 
     app = Starlette(
         routes=routes,
