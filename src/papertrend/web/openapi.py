@@ -217,6 +217,23 @@ PATHS: dict[str, Any] = {
         "200": _json({"type": "object", "required": ["job_runs", "ingest_runs"],
                       "properties": {"job_runs": {"type": "array"}, "ingest_runs": {"type": "array"}}}, "The runs"),
         "401": _error("Not signed in"), "403": _error("Not an admin")}, "Site")},
+    "/library.json": {"get": _operation("Your library", "The papers you saved, newest first (a signed-in session).", [
+        _query("page", "Page, from 1", {"type": "integer", "minimum": 1})], {
+        "200": _json({"type": "object", "required": ["papers", "pagination"],
+                      "properties": {"papers": {"type": "array", "items": _ref("PapertrendPaper")},
+                                     "pagination": {"type": "object"}}}, "Your saved papers"),
+        "400": _error("A bad page"), "401": _error("Not signed in"), "403": _error("A suspended account")},
+        "Community")},
+    "/moderation.json": {"get": _operation("Open reports", "For moderators (a signed-in session).", [], {
+        "200": _json({"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array"}}},
+                     "The queue"),
+        "401": _error("Not signed in"), "403": _error("Not a moderator")}, "Community")},
+    "/admin/audit.json": {"get": _operation("The moderators' audit log", "For moderators (a signed-in session).", [
+        _query("page", "Page, from 1", {"type": "integer", "minimum": 1})], {
+        "200": _json({"type": "object", "required": ["entries", "pagination"],
+                      "properties": {"entries": {"type": "array"}, "pagination": {"type": "object"}}}, "The log"),
+        "400": _error("A bad page"), "401": _error("Not signed in"), "403": _error("Not a moderator")},
+        "Community")},
     "/papers/{kind}/{key}.json": {"get": _operation("A day, week or month", "Its papers, most upvoted first.", [
         _path("kind", "date, week or month", {"type": "string", "enum": ["date", "week", "month"]}),
         _path("key", "YYYY-MM-DD, YYYY-Www or YYYY-MM")],
