@@ -60,7 +60,8 @@ def test_two_web_and_two_workers_share_one_database(pg_server: PgServer, shared:
                    PAPERTREND_SMTP_HOST="127.0.0.1", PAPERTREND_SMTP_PORT=str(smtp.port), PAPERTREND_MAIL_RATE="0",
                    PAPERTREND_MAIL_LEASE_SECONDS="2", PAPERTREND_EMBED_ON_IMPORT="false",
                    PAPERTREND_ARXIV_API_URL=closed, PAPERTREND_OAI_URL=closed, PAPERTREND_HF_ENDPOINT=closed,
-                   PAPERTREND_GITHUB_API_URL=closed, PAPERTREND_ARXIV_MIN_INTERVAL="0",
+                   PAPERTREND_GITHUB_API_URL=closed, PAPERTREND_THUMBNAIL_ORIGIN=closed,
+                   PAPERTREND_ARXIV_MIN_INTERVAL="0",
                    PAPERTREND_HF_MIN_INTERVAL="0")
         cli = [sys.executable, "-m", "papertrend.cli"]
         logs = Path(os.environ.get("PG_PROC_LOGS", tmp_path / "logs"))

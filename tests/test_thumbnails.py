@@ -75,19 +75,23 @@ def test_job_fetches_checks_caps_and_does_not_repeat(store, settings, tmp_path: 
     import_paths(store, settings, [listing])
     day = [{"paper": {"id": f"2607.0000{i}", "title": f"Paper {i}", "upvotes": 10 - i,
                       "submittedOnDailyAt": "2026-07-31T08:00:00.000Z"},
-            "thumbnail": f"https://media.example/{name}"} for i, name in enumerate(SERVED)]
+            "thumbnail": f"https://cdn-thumbnails.huggingface.co{name}"}
+           for i, name in enumerate(SERVED)]
+    # and one address elsewhere, which is never fetched (a source cannot point the worker anywhere)
+    day[-1]["thumbnail"] = "https://internal.example/admin.png"
     feed = tmp_path / "hf.json"
     feed.write_text(json.dumps(day))
     import_paths(store, settings, [feed], "hf-daily")
-    settings = settings.replace(thumbnail_dir=str(tmp_path / "thumbs"))
+    settings = settings.replace(thumbnail_dir=str(tmp_path / "thumbs"), thumbnail_origin=base)
 
     class Local:
-        """The recorded CDN on loopback: the same paths, answered by the test's server."""
+        """A plain client: the recorded CDN answers on loopback at ``thumbnail_origin``."""
         def __init__(self) -> None:
             self.http = httpx.Client()
 
         def get(self, url: str) -> httpx.Response:
-            return self.http.get(url.replace("https://media.example", base))
+            assert url.startswith(base), url
+            return self.http.get(url)
 
     local = Local()
     counts = fetch_thumbnails(store, settings, local)
@@ -96,7 +100,7 @@ def test_job_fetches_checks_caps_and_does_not_repeat(store, settings, tmp_path: 
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["2607.00000.png"]
     assert fetch_thumbnails(store, settings, local) == {"fetched": 0, "failed": 0}  # re-run: nothing again
     local.http.close()
-    assert len(asked) == 4
+    assert len(asked) == 3   # the address that is not Hugging Face's was refused without a request
 
     client = TestClient(create_app(settings, store))
     page = client.get("/papers/date/2026-07-31").text

@@ -95,6 +95,9 @@ class Settings:
     schedule_thumbnails: str = _setting("15 */4 * * *", "Cron (UTC) for fetching new papers' thumbnails")
     thumbnail_dir: str = _setting("var/thumbnails", "Folder of the local thumbnail cache (served at /thumbnails/)")
     thumbnail_max_bytes: int = _setting(500_000, "Largest thumbnail fetched, in bytes; larger ones are refused")
+    thumbnail_origin: str = _setting("https://cdn-thumbnails.huggingface.co",
+                                     "Where thumbnails are fetched from: only Hugging Face's thumbnail addresses are "
+                                     "fetched, from this origin (a mirror, or a loopback server in tests)")
     contact_email: str = _setting("", "Contact address sent in the User-Agent to arXiv and GitHub")
     smtp_host: str = _setting("", "SMTP server; empty writes mail to the local outbox shown at /outbox")
     smtp_port: int = _setting(25, "SMTP port")

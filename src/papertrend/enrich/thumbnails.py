@@ -30,6 +30,10 @@ FORMATS: dict[str, tuple[str, tuple[bytes, ...]]] = {
     "image/gif": ("gif", (b"GIF87a", b"GIF89a")),
 }
 MEDIA_TYPES = {ext: media for media, (ext, _) in FORMATS.items()}
+# The only thumbnail addresses fetched, whatever a source (or another instance, through
+# federation) gives: the worker must never be made to fetch an arbitrary address, such as one in
+# the deployment's own network. ``settings.thumbnail_origin`` says where that host is reached.
+HF_THUMBNAILS = "https://cdn-thumbnails.huggingface.co/"
 # The names this module writes: the served route accepts nothing else.
 FILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}\.(png|jpg|webp|gif)")
 
@@ -41,6 +45,13 @@ class Getter(Protocol):
 def file_name(paper_id: str, ext: str) -> str:
     """A file name for a paper's thumbnail (old-style ids have a slash)."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", paper_id)[:70] + "." + ext
+
+
+def fetch_address(url: str, settings: Settings) -> str | None:
+    """Where to fetch a stored thumbnail address from, or None when it is not Hugging Face's."""
+    if not url.startswith(HF_THUMBNAILS) or ".." in url or "@" in url:
+        return None
+    return settings.thumbnail_origin.rstrip("/") + "/" + url[len(HF_THUMBNAILS):]
 
 
 def _check(response: httpx.Response, max_bytes: int) -> str:
@@ -67,7 +78,10 @@ def fetch_thumbnails(store: Store, settings: Settings, client: Getter, limit: in
     for paper_id, url in store.papers.thumbnails_to_fetch(limit):
         at = now().isoformat(timespec="seconds")
         try:
-            response = client.get(url)
+            address = fetch_address(url, settings)
+            if address is None:
+                raise ValueError("not a Hugging Face thumbnail address: not fetched")
+            response = client.get(address)
             ext = _check(response, settings.thumbnail_max_bytes)
         except (RemoteError, ValueError) as exc:
             store.papers.record_thumbnail(paper_id, url, None, str(exc)[:300], at)
