@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -152,3 +153,21 @@ class Cli:
 @pytest.fixture
 def run_cli(settings: Settings) -> Cli:
     return Cli(settings)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to loopback only: a name lookup for any other host fails the test at once
+    (instead of a real request to arXiv, GitHub or a CDN, or a hang where there is no network).
+    It covers this process; servers the tests start are pointed at loopback by their settings."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in ("localhost", "127.0.0.1", "::1", "0.0.0.0", "None") and not name.startswith("127."):
+            raise AssertionError(f"a test tried to reach {name!r}: network traffic in tests goes to loopback only")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
