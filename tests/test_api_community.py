@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +19,13 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from papertrend.accounts.signin import add_user
 from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
+from papertrend.store import schema
 from papertrend.ingest.polite import PoliteClient
 from papertrend.ingest.submit import submit_paper
 from papertrend.rank.recompute import recompute_trending
@@ -229,12 +230,9 @@ def test_api_tokens_comment_and_upvote_as_the_site_does(site: tuple[str, Any], s
     page = ada.get("/account").text
     assert "my laptop" in page and token not in page and "never used" in page
     # Only a hash is stored.
-    path = settings.sqlite_path
-    assert path is not None
-    db = sqlite3.connect(path)
-    stored = db.execute("SELECT token_hash FROM api_tokens").fetchall()
-    db.close()
-    assert len(stored) == 1 and token not in stored[0][0]
+    with store.read() as conn:   # whichever store this runs on
+        stored = conn.execute(select(schema.api_tokens.c.token_hash)).scalars().all()
+    assert len(stored) == 1 and token not in stored[0]
 
     item = httpx.get(f"{url}/api/daily_papers", params={"limit": 100}).json()[-1]
     pid, imported = item["paper"]["id"], item["paper"]["upvotes"]
