@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import User
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, insert_new, upsert
 from .batching import chunks
 
 ACTIONS = ("hide", "restore", "suspend", "unsuspend", "dismiss")
@@ -322,8 +322,8 @@ class CommunityStore(SubStore):
 
     def set_votes_public(self, user_id: int, public: bool) -> None:
         with self._write() as conn:
-            conn.execute(delete(t.profiles).where(t.profiles.c.user_id == user_id))
-            conn.execute(insert(t.profiles).values(user_id=user_id, votes_public=public))
+            # One statement: two requests at once cannot both find no row and both insert one.
+            upsert(conn, t.profiles, ("user_id",), [{"user_id": user_id, "votes_public": public}], ("votes_public",))
 
     # -- reports and moderation ----------------------------------------------------------------
 
@@ -357,9 +357,10 @@ class CommunityStore(SubStore):
             if not _exists(conn, kind, target):
                 return False
             if action in ("hide", "restore") and kind == "paper":
-                conn.execute(delete(t.hidden_papers).where(t.hidden_papers.c.paper_id == target))
-                if action == "hide":
-                    conn.execute(insert(t.hidden_papers).values(paper_id=target, at=now))
+                if action == "hide":   # two moderators hiding at once: the first time stands
+                    insert_new(conn, t.hidden_papers, ("paper_id",), [{"paper_id": target, "at": now}])
+                else:
+                    conn.execute(delete(t.hidden_papers).where(t.hidden_papers.c.paper_id == target))
             elif action in ("hide", "restore") and kind == "comment":
                 c = t.comments.c
                 conn.execute(update(t.comments).where(c.id == int(target), c.status != "deleted")
