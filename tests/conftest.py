@@ -72,15 +72,18 @@ def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
     pg: PgServer = request.getfixturevalue("pg_server")
     # Processes a test starts (CLI, web, worker) inherit the secret, as a deployment sets it.
     monkeypatch.setenv("PAPERTREND_SECRET_KEY", PG_SECRET)
+    # Snapshots go beside a SQLite file; for PostgreSQL into the test's own folder, not ./var.
+    monkeypatch.setenv("PAPERTREND_SNAPSHOT_DIR", str(tmp_path / "snapshots"))
     name = pg.database()
     yield pg.url_for(name)
     pg.drop(name)
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return load_settings(database_url=database_url,
-                         secret_key=None if database_url.startswith("sqlite") else PG_SECRET)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    if database_url.startswith("sqlite"):
+        return load_settings(database_url=database_url)
+    return load_settings(database_url=database_url, secret_key=PG_SECRET, snapshot_dir=str(tmp_path / "snapshots"))
 
 
 @pytest.fixture
@@ -141,6 +144,8 @@ class Cli:
         self.env = {"PAPERTREND_DATABASE_URL": str(settings.database_url), "PAPERTREND_EMBED_ON_IMPORT": "false"}
         if not settings.is_sqlite:
             self.env["PAPERTREND_SECRET_KEY"] = PG_SECRET
+        if settings.snapshot_dir:
+            self.env["PAPERTREND_SNAPSHOT_DIR"] = settings.snapshot_dir
 
     def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Result:
         result = CliRunner(env={**self.env, **(env or {})}).invoke(cli, list(args), catch_exceptions=False)
