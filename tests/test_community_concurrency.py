@@ -1,7 +1,7 @@
-"""Two web processes on one database, 500 upvotes sent to each at once (the same accounts on
-both, each several times), on SQLite and on PostgreSQL: the paper ends with exactly one vote per distinct account. One vote per
-account is the votes table's primary key, not a read before the write, so no interleaving of
-the two processes can count a vote twice."""
+"""Two web processes on one database (SQLite, and PostgreSQL), 500 upvotes sent to each at once
+(the same accounts on both, each several times): the paper ends with exactly one vote per distinct
+account. One vote per account is the votes table's primary key, not a read before the write, so no
+interleaving of the two processes can count a vote twice."""
 
 from __future__ import annotations
 

@@ -56,8 +56,9 @@ def _deployment(tmp_path: Path, shared: Path) -> tuple[str, Cli]:
         store.community.moderate(admin.id, "hide", "paper", ids[5], "off topic", 1785500500.0)
         store.community.record_submission(ids[6], readers[0].id, 1785500600.0)
         store.community.set_votes_public(readers[0].id, True)
-        store.papers.record_thumbnail(ids[0], "https://example.org/a.png", "a.png", None, "2026-07-31T00:00:00+00:00")
-        store.papers.record_thumbnail(ids[1], "https://example.org/b.png", None, "HTTP 404", "2026-07-31T00:00:00+00:00")
+        day = "2026-07-31T00:00:00+00:00"
+        store.papers.record_thumbnail(ids[0], "https://example.org/a.png", "a.png", None, day)
+        store.papers.record_thumbnail(ids[1], "https://example.org/b.png", None, "HTTP 404", day)
         for n in range(3):
             sub, _ = store.digests.upsert_pending(f"reader{n}@example.org", "daily", ["diffusion"], [], [],
                                                   "2026-07-31T00:00:00+00:00", "2026-08-07T00:00:00+00:00")
