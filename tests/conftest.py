@@ -62,19 +62,30 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_migrated(pg_server: PgServer) -> str:
+    """A PostgreSQL database migrated to today's schema once per session: each test's database is
+    a copy of it (CREATE DATABASE ... TEMPLATE), not migrated again from nothing."""
+    name = pg_server.database()
+    open_store(load_settings(database_url=pg_server.url_for(name), secret_key=PG_SECRET)).close()
+    return name
+
+
 @pytest.fixture
 def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An empty database of this test's own: a SQLite file, or a new PostgreSQL database."""
+    """A database of this test's own, holding no rows: a new SQLite file (migrated when first
+    opened), or a new PostgreSQL database already at today's schema."""
     if store_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'papers.db'}"
         return
     pg: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_migrated")
     # Processes a test starts (CLI, web, worker) inherit the secret, as a deployment sets it.
     monkeypatch.setenv("PAPERTREND_SECRET_KEY", PG_SECRET)
     # Snapshots go beside a SQLite file; for PostgreSQL into the test's own folder, not ./var.
     monkeypatch.setenv("PAPERTREND_SNAPSHOT_DIR", str(tmp_path / "snapshots"))
-    name = pg.database()
+    name = pg.database(template)
     yield pg.url_for(name)
     pg.drop(name)
 
