@@ -136,8 +136,8 @@ def test_a_database_at_0006_upgrades_to_todays_schema_with_its_papers(store_kind
                            authors_json=json.dumps([{"name": "Ada Lovelace"}, {"name": f"Author {n}"}]),
                            ai_keywords_json="[]", categories_json='["cs.CL"]')
                 keys = [k for k in row if k in {c["name"] for c in papers}]
-                values = ", ".join(":" + k for k in keys)
-                conn.execute(text(f"INSERT INTO papers ({', '.join(keys)}) VALUES ({values})"), {k: row[k] for k in keys})
+                names, values = ", ".join(keys), ", ".join(":" + k for k in keys)
+                conn.execute(text(f"INSERT INTO papers ({names}) VALUES ({values})"), {k: row[k] for k in keys})
         assert store.pending_migrations() == [name for name, _ in MIGRATIONS[6:]]
         assert store.upgrade() == [name for name, _ in MIGRATIONS[6:]]
         assert store.pending_migrations() == []
