@@ -211,7 +211,7 @@ def test_markdown_by_accept_header_and_hostile_text_stays_on_its_line(instance: 
 def test_comments_field_and_the_write_endpoints(instance: tuple[str, Any]) -> None:
     url, store = instance
     data = httpx.get(f"{url}/api/papers/2607.28624", params={"field": "comments"}).json()
-    # The store keeps only the imported comment count, no comment text: an honest empty list.
+    # Nobody commented here (imports bring only a count): an empty list, and the imported count.
     assert data["comments"] == [] and data["numComments"] == store.papers.get("2607.28624").num_comments
     assert httpx.get(f"{url}/api/papers/2607.28624", params={"field": "likes"}).status_code == 400
     for method, path in [("POST", "comment"), ("POST", "upvote"), ("DELETE", "upvote")]:

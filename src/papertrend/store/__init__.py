@@ -15,6 +15,7 @@ concept, each owning its transactions::
     store.copy_to       a whole deployment into another database    (transfer.py)
     store.accounts      accounts and sign-in links                  (accounts.py)
     store.feed_secrets  personal feed addresses (their nonces)      (feed_secrets.py)
+    store.api_tokens    personal API tokens (their hashes)          (api_tokens.py)
     store.community     upvotes, comments, library, moderation       (community.py)
 
 Callers never hold a connection across calls. SQLite runs in WAL mode with a busy timeout;
@@ -36,6 +37,7 @@ from ..config import Settings
 from ..errors import StoreError
 from . import migrations, transfer
 from .accounts import AccountStore
+from .api_tokens import ApiTokenStore
 from .community import CommunityStore
 from .base import utcnow
 from .coordination import CoordinationStore
@@ -101,6 +103,7 @@ class Store:
         self.digests = DigestStore(self)
         self.accounts = AccountStore(self)
         self.feed_secrets = FeedSecretStore(self)
+        self.api_tokens = ApiTokenStore(self)
         self.community = CommunityStore(self)
 
     @contextmanager

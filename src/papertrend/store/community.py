@@ -321,6 +321,15 @@ class CommunityStore(SubStore):
                 _event(conn, "submit", now, paper_id, user_id)
             return done
 
+    def submitters(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        """The account name of each of ``paper_ids`` a local account submitted."""
+        query = select(t.submissions.c.paper_id, t.users.c.name).join(t.users, t.users.c.id == t.submissions.c.user_id)
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(paper_ids))):
+                out.update((r.paper_id, r.name) for r in conn.execute(query.where(t.submissions.c.paper_id.in_(chunk))))
+        return out
+
     def submitted_by(self, user_id: int, limit: int = 50) -> list[str]:
         with self._read() as conn:
             return list(conn.execute(select(t.submissions.c.paper_id).where(t.submissions.c.user_id == user_id)
@@ -417,6 +426,14 @@ class CommunityStore(SubStore):
                 t.hidden_papers.c.paper_id == paper_id)).first() is not None
 
 
+def submitter_name() -> Any:
+    """A paper's submitter as the API shows it (for other sub-stores' queries): the local account
+    that submitted it, else the name its daily list gave."""
+    local = (select(t.users.c.name).join(t.submissions, t.submissions.c.user_id == t.users.c.id)
+             .where(t.submissions.c.paper_id == t.papers.c.id).scalar_subquery())
+    return func.coalesce(local, t.papers.c.submitter)
+
+
 def visible_papers() -> Any:
     """A condition on ``papers`` that leaves hidden papers out (for other sub-stores' queries)."""
     return t.papers.c.id.not_in(select(t.hidden_papers.c.paper_id))
@@ -438,4 +455,5 @@ def _comment(r: Any) -> Comment:
     return Comment(r.id, r.paper_id, r.user_id, r.author, r.parent_id, r.body, r.status, r.created_at, r.edited_at, [])
 
 
-__all__ = ["ACTIONS", "AuditEntry", "Comment", "CommunityStore", "Counts", "Report", "Vote", "visible_papers"]
+__all__ = ["ACTIONS", "AuditEntry", "Comment", "CommunityStore", "Counts", "Report", "Vote", "submitter_name",
+           "visible_papers"]

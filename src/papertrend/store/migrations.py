@@ -584,6 +584,23 @@ def _feed_secrets(conn: Connection) -> None:
     ))
 
 
+def _api_tokens(conn: Connection) -> None:
+    """Personal API tokens: only a hash of each is stored; the account page shows it once."""
+    m = MetaData()
+    Table("users", m, Column("id", Integer, primary_key=True))  # referenced only
+    _create(conn, Table(
+        "api_tokens", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("name", String(100), nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column("last_used_at", String(40)),
+        Index("ix_api_tokens_user", "user_id"),
+        sqlite_autoincrement=True,
+    ))
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_repos_and_trending", _trending),
@@ -597,6 +614,7 @@ MIGRATIONS: list[Migration] = [
     ("0010_thumbnails_and_authors", _thumbnails_and_authors),
     ("0011_feed_secrets", _feed_secrets),
     ("0012_postgres_fulltext", _postgres_fulltext),
+    ("0013_api_tokens", _api_tokens),
 ]
 
 

@@ -19,7 +19,7 @@ from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
 from .base import SubStore, insert_new, lock_name, upsert
 from .batching import chunks
-from .community import visible_papers
+from .community import submitter_name, visible_papers
 from .search import index_pending_terms
 
 # (paper, the source whose metadata it keeps, when its signals were observed)
@@ -154,10 +154,10 @@ class PaperStore(SubStore):
     def in_range(self, start: str, end: str, sort: str = "upvotes", limit: int | None = None,
              offset: int = 0, category: str | None = None, submitter: str | None = None) -> list[Paper]:
         """Papers whose list date is in [start, end], most upvoted (or newest) first; only those
-        ``submitter`` put on a daily list, when given (any letter case)."""
+        ``submitter`` put on a daily list or submitted here, when given (any letter case)."""
         query = select(t.papers).where(t.papers.c.list_date >= start, t.papers.c.list_date <= end, visible_papers())
         if submitter:
-            query = query.where(func.lower(t.papers.c.submitter) == submitter.lower())
+            query = query.where(func.lower(submitter_name()) == submitter.lower())
         if category:
             query = query.where(t.papers.c.id.in_(
                 select(t.paper_categories.c.paper_id).where(t.paper_categories.c.category == category)))

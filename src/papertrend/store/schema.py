@@ -341,6 +341,20 @@ feed_secrets = Table(
     Column("created_at", String(40), nullable=False),
 )
 
+# Personal API tokens (migration 0012): the Bearer token of an account's API writes (comment,
+# upvote). Only its SHA-256 is kept; a revoked token's row is deleted.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_used_at", String(40)),
+    Index("ix_api_tokens_user", "user_id"),
+    sqlite_autoincrement=True,
+)
+
 # -- the research community (migration 0009) ----------------------------------------------------
 # One upvote per account and paper: the primary key decides, never a read before the write.
 votes = Table(

@@ -15,9 +15,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..accounts import signin
+from ..accounts import signin, tokens
 from ..accounts.sessions import SESSION_DAYS, session_value
 from ..digest import subscribe as sub
+from ..errors import BadRequest
 from ..models import Subscriber, User
 from ..store import utcnow
 from .feeds import personal_links
@@ -88,10 +89,34 @@ def _subscription(request: Request, user: User) -> Subscriber | None:
     return found
 
 
+def _account(request: Request, user: User, **extra: Any) -> Response:
+    """The account page (never cached: it is only this reader's), with ``extra`` notices."""
+    context = {"user": user, "s": _subscription(request, user), "saved": False, "feed": personal_links(request, user),
+               "tokens": request.app.state.store.api_tokens.of(user.id), "new_token": None, **extra}
+    return _page(request, "account.html", context)
+
+
 def account_page(request: Request) -> Response:
+    return _account(request, require(request))
+
+
+async def account_tokens(request: Request) -> Response:
+    """Make a personal API token (shown once, on the page this answers with, never in a URL)
+    or revoke one."""
+    form = await checked_form(request)
+    return await run_in_threadpool(_account_tokens, request, form)
+
+
+def _account_tokens(request: Request, form: FormData) -> Response:
     user = require(request)
-    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": False,
-                                           "feed": personal_links(request, user)})
+    store = request.app.state.store
+    action = str(form.get("action", ""))
+    if action == "create":
+        return _account(request, user, new_token=tokens.new_token(store, user, str(form.get("name", ""))[:300]))
+    if action == "revoke":
+        tokens.revoke(store, user, str(form.get("token", ""))[:20])
+        return RedirectResponse("/account#api", status_code=303)
+    raise BadRequest("action must be create or revoke")
 
 
 async def account_digest(request: Request) -> Response:
@@ -118,8 +143,7 @@ def _account_digest(request: Request, form: FormData) -> Response:
             subscriber = store.digests.get(subscriber.id) or subscriber
         if subscriber.status == "confirmed":
             sub.save_preferences(store, subscriber, {k: str(v) for k, v in form.items()})
-    return _page(request, "account.html", {"user": user, "s": _subscription(request, user), "saved": True,
-                                           "feed": personal_links(request, user)})
+    return _account(request, user, saved=True)
 
 
 def admin_page(request: Request) -> Response:

@@ -17,6 +17,11 @@ What the client (huggingface_hub 2.4.0) needs, each rule breaking it when missed
 - the client sends the user's own Hugging Face token on list calls: public reads never look at
   the Authorization header (so an unknown token is neither refused nor logged).
 
+Writes (``POST /api/papers/{id}/comment`` with Hugging Face's body ``{"comment": "..."}``, and
+``POST``/``DELETE /api/papers/{id}/upvote``) act for the account whose personal API token (made
+on the account page) comes as ``Authorization: Bearer pt_...``, through the same functions and
+rate limits as the site's forms; any other token is 401.
+
 Hugging Face pages with ``p`` (0-based) and ``limit``, not the site's ``?page=``: the client
 sends those, so this API keeps them (``web/paging.py`` is for the site's own lists).
 """
@@ -24,7 +29,9 @@ sends those, so this API keeps them (``web/paging.py`` is for the site's own lis
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,11 +40,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import BadRequest, NotFound, PapertrendError
+from ..accounts import tokens
+from ..errors import BadRequest, Forbidden, NotFound, PapertrendError, SignInRequired
 from ..ids import is_valid_paper_id
 from ..models import Paper, SearchFilters, User
 from ..periods import PARSERS, Period, parse_date
 from ..store import Store
+from ..store.community import Counts
+from .community import comment_as, comment_text, vote_as
 from .paging import MAX_PAGE
 from .render import Renderer, etag_for
 
@@ -65,8 +75,9 @@ def hf_datetime(value: str | None) -> str | None:
 
 
 def hf_user(name: str | None) -> dict[str, str] | None:
-    """A submitter as a Hugging Face user object. The store keeps one name per submitter (the
-    name a daily list showed), so it is both the username (``user``) and the full name."""
+    """A person as a Hugging Face user object: a submitter (the local account that submitted
+    the paper, else the name its daily list gave) or a comment's author. One name is kept per
+    person, so it is both the username (``user``) and the full name."""
     if not name:
         return None
     return {"user": name, "fullname": name, "avatarUrl": ""}
@@ -76,12 +87,35 @@ def hf_organization(name: str | None) -> dict[str, str] | None:
     return {"name": name, "fullname": name, "avatarUrl": ""} if name else None
 
 
+@dataclass(frozen=True)
+class Local:
+    """What this instance's community adds to the papers an answer lists (one query each):
+    local upvotes and visible comments on top of the imported counts, and the local account
+    that submitted a paper."""
+    counts: dict[str, Counts] = field(default_factory=dict)
+    submitters: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, store: Store, papers: list[Paper]) -> "Local":
+        ids = [p.id for p in papers]
+        return cls(store.community.counts(ids), store.community.submitters(ids))
+
+    def upvotes(self, paper: Paper) -> int:
+        return paper.upvotes + self.counts.get(paper.id, Counts()).votes
+
+    def comments(self, paper: Paper) -> int:
+        return paper.num_comments + self.counts.get(paper.id, Counts()).comments
+
+    def submitter(self, paper: Paper) -> dict[str, str] | None:
+        return hf_user(self.submitters.get(paper.id) or paper.submitter)
+
+
 def _extras(paper: Paper) -> dict[str, Any]:
     return {"ai_summary": paper.ai_summary, "ai_keywords": list(paper.ai_keywords),
             "projectPage": paper.project_page, "githubRepo": paper.code_url, "githubStars": paper.github_stars}
 
 
-def paper_object(paper: Paper) -> dict[str, Any]:
+def paper_object(paper: Paper, local: Local) -> dict[str, Any]:
     """A paper as ``GET /api/papers/{id}`` answers it (flat, like Hugging Face's)."""
     return {
         "id": paper.id,
@@ -89,65 +123,76 @@ def paper_object(paper: Paper) -> dict[str, Any]:
         "authors": [{"name": a.name} for a in paper.authors],
         "publishedAt": hf_datetime(paper.published or paper.list_date),
         "summary": paper.abstract,
-        "upvotes": paper.upvotes,
-        "numComments": paper.num_comments,
+        "upvotes": local.upvotes(paper),
+        "numComments": local.comments(paper),
         # Comments belong to the paper itself here: its thread is named by its id.
         "discussionId": paper.id,
         "submittedOnDailyAt": hf_datetime(paper.daily_date),
-        "submittedOnDailyBy": hf_user(paper.submitter),
+        "submittedOnDailyBy": local.submitter(paper),
         "organization": hf_organization(paper.organization),
         **_extras(paper),
     }
 
 
-def daily_item(paper: Paper) -> dict[str, Any]:
+def daily_item(paper: Paper, local: Local) -> dict[str, Any]:
     """A paper as a daily list or a search lists it (see the module's rules)."""
-    nested = {key: value for key, value in paper_object(paper).items() if key != "numComments"}
+    nested = {key: value for key, value in paper_object(paper, local).items() if key != "numComments"}
     return {
         "paper": nested,
         "title": paper.title,
         "publishedAt": hf_datetime(paper.list_date or paper.published),
-        "numComments": paper.num_comments,
-        "submittedBy": hf_user(paper.submitter),
+        "numComments": local.comments(paper),
+        "submittedBy": local.submitter(paper),
         "organization": hf_organization(paper.organization),
         **_extras(paper),
     }
 
 
-# -- the seams the community features plug into --------------------------------------------------
+def daily_items(store: Store, papers: list[Paper]) -> list[dict[str, Any]]:
+    """The visible ones of ``papers`` as list items, in their order."""
+    shown = visible(store, papers)
+    local = Local.of(store, shown)
+    return [daily_item(p, local) for p in shown]
 
-def visible(papers: list[Paper]) -> list[Paper]:
-    """The papers a stranger may see. Every stored paper is public: the store has no hidden
-    (moderated) papers yet; when it has, they are left out here, for every API list and feed."""
-    return papers
+
+def visible(store: Store, papers: list[Paper]) -> list[Paper]:
+    """The papers a stranger may see: those moderators hid are left out, of every API list and
+    feed (the store's period and trending queries leave them out already; search, a personal
+    digest and anything else listed here are checked against the hidden set)."""
+    if not papers:
+        return papers
+    hidden = store.community.hidden_paper_ids()
+    return [p for p in papers if p.id not in hidden] if hidden else papers
+
+
+def _epoch_z(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(seconds * 1000) % 1000:03d}Z"
 
 
 def comments_of(store: Store, paper: Paper) -> list[dict[str, Any]]:
-    """A paper's comments, oldest first, as ``?field=comments`` lists them. The store keeps no
-    comment text (imports bring only their count, ``numComments``), so the list is empty."""
-    return []
-
-
-def api_user(request: Request) -> User | None:
-    """The account whose API token the request carries as ``Authorization: Bearer``. This
-    instance issues no API tokens yet, so no token names an account. Only the write endpoints
-    call this: public reads never look at the header."""
-    return None
-
-
-def _signed_in(request: Request) -> User:
-    user = api_user(request)
-    if user is None:
-        raise _Unauthorized("this needs an API token of an account here (Authorization: Bearer <token>), "
-                            "and this instance has not issued any")
-    return user
-
-
-class _Unauthorized(PapertrendError):
-    status_code = 401
+    """A paper's shown comments, oldest first, as ``?field=comments`` lists them: hidden and
+    deleted ones are left out (a reply to them stays, with its ``parentId``)."""
+    shown = [c for top in store.community.thread(paper.id) for c in (top, *top.replies) if c.status == "visible"]
+    shown.sort(key=lambda c: (c.created_at, c.id))
+    return [{"id": str(c.id), "author": hf_user(c.author), "text": c.body, "createdAt": _epoch_z(c.created_at),
+             "parentId": str(c.parent_id) if c.parent_id is not None else None,
+             "editedAt": _epoch_z(c.edited_at) if c.edited_at else None} for c in shown]
 
 
 # -- the endpoints -------------------------------------------------------------------------------
+
+def api_user(request: Request) -> User:
+    """The account whose API token the request carries as ``Authorization: Bearer``; 401 for
+    none or an unknown one, 403 for a suspended account. Only the write endpoints call this:
+    public reads never look at the header."""
+    user = tokens.user_for(request.app.state.store, request.headers.get("authorization"))
+    if user is None:
+        raise SignInRequired("this needs a personal API token of an account here, sent as "
+                             "Authorization: Bearer pt_... (make one on your account page)")
+    if not user.has_role("reader"):
+        raise Forbidden("This account is suspended.")
+    return user
+
 
 def json_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
@@ -165,6 +210,8 @@ def _api(handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
             if hit is not None:
                 return hit
         try:
+            if request.method != "GET":
+                request.state.body = await request.body()   # app.py's BodyLimit caps it
             return await run_in_threadpool(handler, request)
         except PapertrendError as exc:
             return json_error(exc.status_code, exc.message)
@@ -225,7 +272,7 @@ def _daily_papers(request: Request) -> list[dict[str, Any]]:
     if period is None and sort == "trending" and submitter is None:
         # What is trending now: the trending page's default window, in its explained order.
         ranked = store.trending.page("week", limit=limit, offset=offset)
-        return [daily_item(p) for p in visible([p for p, _ in ranked])]
+        return daily_items(store, [p for p, _ in ranked])
     if period is None and submitter is None:
         latest = store.papers.latest_list_date()
         if latest is None:
@@ -237,7 +284,7 @@ def _daily_papers(request: Request) -> list[dict[str, Any]]:
         papers = papers[offset:offset + limit]
     else:
         papers = store.papers.in_range(start, end, sort="published", limit=limit, offset=offset, submitter=submitter)
-    return [daily_item(p) for p in visible(papers)]
+    return daily_items(store, papers)
 
 
 def _by_trending(store: Store, window: str, start: str, end: str, submitter: str | None) -> list[Paper]:
@@ -265,7 +312,7 @@ def _search(request: Request) -> Response:
         raise BadRequest("q: a query is at most 1000 characters")
     limit = _whole(request, "limit", SEARCH_LIMIT_DEFAULT, 1, LIMIT_MAX)
     results = request.app.state.searcher().search(q, SearchFilters(), "relevance", "hybrid", limit=limit)
-    return JSONResponse([daily_item(p) for p in visible([h.paper for h in results.hits])],
+    return JSONResponse(daily_items(request.app.state.store, [h.paper for h in results.hits]),
                         headers={"cache-control": "public, max-age=60"})
 
 
@@ -273,7 +320,7 @@ def _paper(request: Request) -> Paper:
     paper_id = request.path_params["paper_id"]
     store: Store = request.app.state.store
     paper = store.papers.get(paper_id) if is_valid_paper_id(paper_id) else None
-    if paper is None or not visible([paper]):
+    if paper is None or store.community.is_hidden(paper.id):
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
     return paper
 
@@ -285,7 +332,8 @@ def paper_info(request: Request) -> Response:
         raise BadRequest(f"field must be 'comments' when given, not {field[:20]!r}")
     def data() -> dict[str, Any]:
         paper = _paper(request)
-        out = paper_object(paper)
+        store: Store = request.app.state.store
+        out = paper_object(paper, Local.of(store, [paper]))
         if field == "comments":
             out["comments"] = comments_of(request.app.state.store, paper)
         return out
@@ -293,18 +341,45 @@ def paper_info(request: Request) -> Response:
     return _remembered(request, data)
 
 
+def _json_body(request: Request) -> dict[str, Any]:
+    raw: bytes = request.state.body
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the body must be JSON: {exc}"[:200]) from None
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be a JSON object, like {"comment": "..."}')
+    return body
+
+
 def post_comment(request: Request) -> Response:
-    """``POST /api/papers/{id}/comment``, as Hugging Face names it: for an account's API token."""
-    _paper(request)
-    _signed_in(request)
-    raise BadRequest("comments cannot be stored here")  # pragma: no cover - no token names an account
+    """``POST /api/papers/{id}/comment`` with ``{"comment": "..."}`` (Hugging Face's path and
+    body; ``parentId`` answers a comment): 201 with the comment, for an account's API token."""
+    paper = _paper(request)
+    user = api_user(request)
+    body = _json_body(request)
+    text, parent = body.get("comment"), body.get("parentId")
+    if not isinstance(text, str):
+        raise BadRequest('comment: give the comment\'s text as a string, like {"comment": "..."}')
+    if parent is not None and not (isinstance(parent, (str, int)) and not isinstance(parent, bool)
+                                   and str(parent).isascii() and str(parent).isdigit() and len(str(parent)) < 18):
+        raise BadRequest("parentId must be the id of a comment on this paper")
+    new_id = comment_as(request, user, paper, comment_text(request, text), int(parent) if parent is not None else None)
+    store: Store = request.app.state.store
+    made = [c for c in comments_of(store, paper) if c["id"] == str(new_id)]
+    return JSONResponse(made[0] if made else {"id": str(new_id)}, status_code=201,
+                        headers={"cache-control": "no-store"})
 
 
 def upvote(request: Request) -> Response:
-    """``POST`` (and ``DELETE``) ``/api/papers/{id}/upvote``: for an account's API token."""
-    _paper(request)
-    _signed_in(request)
-    raise BadRequest("upvotes cannot be stored here")  # pragma: no cover - no token names an account
+    """``POST`` (upvote) and ``DELETE`` (take it back) ``/api/papers/{id}/upvote``, for an
+    account's API token: one upvote per account, as on the site."""
+    paper = _paper(request)
+    user = api_user(request)
+    up = request.method == "POST"
+    here = vote_as(request, user, paper, up)
+    return JSONResponse({"id": paper.id, "upvoted": up, "upvotes": paper.upvotes + here},
+                        headers={"cache-control": "no-store"})
 
 
 ROUTES = [

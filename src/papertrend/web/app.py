@@ -168,6 +168,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/account", accounts.account_page, name="account"),
         Route("/account/digest", accounts.account_digest, methods=["POST"], name="account_digest"),
         Route("/account/feed", feeds.account_feed, methods=["POST"], name="account_feed"),
+        Route("/account/tokens", accounts.account_tokens, methods=["POST"], name="account_tokens"),
         Route("/admin", accounts.admin_page, name="admin"),
         Route("/subscribe", subscriptions.subscribe_post, methods=["POST"], name="subscribe"),
         Route("/subscribe/confirm", subscriptions.confirm, methods=["GET", "POST"], name="confirm"),

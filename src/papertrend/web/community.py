@@ -142,18 +142,23 @@ def _vote(request: Request, form: FormData) -> Response:
     if action not in ("up", "down"):
         raise BadRequest("action must be up or down")
     paper = _paper(request, paper_id)
-    settings = request.app.state.settings
-    _limit(request, user, "vote", 60, settings.votes_per_minute)
-    store = _store(request)
-    if store.community.vote(user.id, paper.id, action == "up", time.time(), _client(request)):
-        _changed(request)
-        request.app.state.trending_refresh.nudge()
-    here = store.community.vote_count(paper.id)
+    here = vote_as(request, user, paper, action == "up")
     if wants_json(request):
         return JSONResponse({"paper": paper.id, "voted": action == "up", "upvotes_here": here,
                              "upvotes_imported": paper.upvotes, "upvotes_total": paper.upvotes + here},
                             headers={"cache-control": "no-store"})
     return RedirectResponse(back, status_code=303)
+
+
+def vote_as(request: Request, user: User, paper: Paper, up: bool) -> int:
+    """The account's upvote on (or taken back from) a visible paper, under the vote rate limit;
+    the paper's local upvotes after it. The upvote form and the API both vote through this."""
+    _limit(request, user, "vote", 60, request.app.state.settings.votes_per_minute)
+    store = _store(request)
+    if store.community.vote(user.id, paper.id, up, time.time(), _client(request)):
+        _changed(request)
+        request.app.state.trending_refresh.nudge()
+    return store.community.vote_count(paper.id)
 
 
 def _save(request: Request, form: FormData) -> Response:
@@ -239,7 +244,12 @@ submit_post = _form_view(_submit)
 # -- comments -------------------------------------------------------------------------------------
 
 def _body(request: Request, form: FormData) -> str:
-    body = str(form.get("body", "")).replace("\r\n", "\n").strip()
+    return comment_text(request, str(form.get("body", "")))
+
+
+def comment_text(request: Request, raw: str) -> str:
+    """A comment's text, checked: not empty, at most ``comment_max_chars``."""
+    body = raw.replace("\r\n", "\n").strip()
     limit = request.app.state.settings.comment_max_chars
     if not body:
         raise BadRequest("A comment needs some text.")
@@ -267,15 +277,21 @@ def _comment(request: Request, form: FormData) -> Response:
     parent_raw = str(form.get("parent", "")).strip()
     if parent_raw and (not parent_raw.isascii() or not parent_raw.isdigit() or len(parent_raw) > 18):
         raise BadRequest("parent must be a comment number")
-    _limit(request, user, "comment", 3600, request.app.state.settings.comments_per_hour)
-    new_id = _store(request).community.add_comment(paper.id, user.id, int(parent_raw) if parent_raw else None, body,
-                                                   time.time())
-    if new_id is None:
-        raise BadRequest("The comment you replied to is not on this paper.")
-    _changed(request)
+    new_id = comment_as(request, user, paper, body, int(parent_raw) if parent_raw else None)
     if wants_json(request):
         return JSONResponse({"id": new_id, "paper": paper.id}, status_code=201)
     return RedirectResponse(f"{_paper_path(paper.id)}#c{new_id}", status_code=303)
+
+
+def comment_as(request: Request, user: User, paper: Paper, body: str, parent_id: int | None) -> int:
+    """The account's new comment (checked text) on a visible paper, under the comment rate
+    limit; its id. The comment form and the API both comment through this."""
+    _limit(request, user, "comment", 3600, request.app.state.settings.comments_per_hour)
+    new_id = _store(request).community.add_comment(paper.id, user.id, parent_id, body, time.time())
+    if new_id is None:
+        raise BadRequest("The comment you replied to is not on this paper.")
+    _changed(request)
+    return new_id
 
 
 def comment_edit_page(request: Request) -> Response:

@@ -117,8 +117,8 @@ def _list_feed(request: Request, kind: str) -> Feed:
         start = day.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         title, page = f"Monthly papers, {day:%B %Y}", f"/papers/month/{day:%Y-%m}"
-    papers = visible(store.papers.in_range(start.isoformat(), end.isoformat(),
-                                           limit=request.app.state.settings.page_size))
+    papers = visible(store, store.papers.in_range(start.isoformat(), end.isoformat(),
+                                                  limit=request.app.state.settings.page_size))
     return Feed(title, f"The most upvoted papers listed {start} to {end}", page, papers, _newest(store, papers))
 
 
@@ -131,7 +131,7 @@ def _trending_feed(request: Request) -> Feed:
         raise BadRequest(f"window {window[:20]!r} is not one of: {', '.join(WINDOWS)}")
     category = _category(request.query_params.get("category", "").strip()) or None
     ranked = store.trending.page(window, category, limit=request.app.state.settings.page_size)
-    papers = visible([p for p, _ in ranked])
+    papers = visible(store, [p for p, _ in ranked])
     computed = max((row.computed_at for _, row in ranked), default=None)
     where = f" in {category}" if category else ""
     query = urlencode({k: v for k, v in (("window", window), ("category", category or "")) if v})
@@ -151,8 +151,8 @@ def _category_feed(request: Request) -> Feed:
     latest = store.papers.latest_list_date()
     end = date.fromisoformat(latest) if latest else datetime.now(UTC).date()
     start = end - timedelta(days=CATEGORY_DAYS - 1)
-    papers = visible(store.papers.in_range(start.isoformat(), end.isoformat(), sort="published",
-                                           limit=request.app.state.settings.page_size, category=category))
+    papers = visible(store, store.papers.in_range(start.isoformat(), end.isoformat(), sort="published",
+                                                  limit=request.app.state.settings.page_size, category=category))
     return Feed(f"Newest papers in {category}", f"Papers in {category} listed {start} to {end}, newest first",
                 f"/search?{urlencode({'q': '*', 'category': category})}", papers, _newest(store, papers))
 
@@ -164,8 +164,8 @@ def _search_feed(request: Request) -> Feed:
     if len(q) > 1000:
         raise BadRequest("q: a query is at most 1000 characters")
     results = request.app.state.searcher().search(q, SearchFilters(), "date", "hybrid", limit=30)
-    papers = visible([h.paper for h in results.hits])
     store: Store = request.app.state.store
+    papers = visible(store, [h.paper for h in results.hits])
     return Feed(f"Search: {q}", f"Papers matching {q}, newest first", f"/search?{urlencode({'q': q})}", papers,
                 _newest(store, papers))
 
@@ -412,7 +412,7 @@ def _digest_feed(request: Request, user: User) -> Feed:
     interests = compose.Interests.of(subscriber) if subscriber and subscriber.status == "confirmed" else None
     ranked = ranked_papers(store, period)  # the digest's own ranking, the one /trending uses
     chosen = [p for p in ranked if interests is None or compose.matches(compose.Candidate.of(p), interests)]
-    papers = visible(chosen[:request.app.state.settings.page_size])
+    papers = visible(store, chosen)[:request.app.state.settings.page_size]
     what = ", ".join((subscriber.topics + subscriber.authors + subscriber.categories)
                      if interests is not None and subscriber is not None else []) or "everything"
     return Feed(f"{user.name}'s digest", f"Papers listed {start} to {end} for: {what}", "/account", papers,

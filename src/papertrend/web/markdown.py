@@ -71,7 +71,7 @@ def markdown_response(request: Request, paper_id: str) -> Response:
     if etag in (request.headers.get("if-none-match") or ""):
         return Response(status_code=304, headers=headers)
     paper = store.papers.get(paper_id) if is_valid_paper_id(paper_id) else None
-    if paper is None:
+    if paper is None or store.community.is_hidden(paper.id):   # moderated away
         raise NotFound(f"No paper with id {paper_id[:80]!r} is known here.")
     base = request.app.state.settings.base_url.rstrip("/")
     return Response(paper_markdown(paper, f"{base}/papers/{paper.id}"), media_type=MEDIA_TYPE, headers=headers)

@@ -107,11 +107,19 @@ SCHEMAS: dict[str, Any] = {
                              "comments": {"type": "array", "items": _ref("Comment")}}},
     "Comment": {"type": "object", "required": ["id", "author", "text", "createdAt"],
                 "properties": {"id": {"type": "string"}, "author": _ref("User"), "text": {"type": "string"},
-                               "createdAt": Z_TIME}},
+                               "createdAt": Z_TIME, "parentId": _nullable({"type": "string"}),
+                               "editedAt": _nullable(Z_TIME)}},
+    "Upvoted": {"type": "object", "required": ["id", "upvoted", "upvotes"],
+                "properties": {"id": {"type": "string"}, "upvoted": {"type": "boolean"},
+                               "upvotes": {"type": "integer", "minimum": 0,
+                                           "description": "Imported upvotes and this instance's own"}}},
     "PapertrendPaper": _PAPERTREND_PAPER,
 }
 
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX}
+_WRITE_ERRORS = {"401": _error("No personal API token of an account here (any other token is refused)"),
+                 "403": _error("The account is suspended"), "404": _error("No such paper (or a hidden one)"),
+                 "413": _error("A body over the site's limit"), "429": _error("Too many from this account just now")}
 # Public reads: a token may come (the client sends the user's own Hugging Face token); it is ignored.
 _BEARER: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 
@@ -161,15 +169,23 @@ PATHS: dict[str, Any] = {
         [PAPER_ID, _query("field", "comments", {"type": "string", "enum": ["comments"]})],
         {"200": _json(_ref("Paper"), "The paper"), "400": _error("A bad field"),
          "404": _error("No such paper")}, "Hugging Face compatible", _BEARER)},
-    "/api/papers/{id}/comment": {"post": _operation(
-        "Comment on a paper", "Needs an account's API token as a Bearer header (this instance issues none yet).",
-        [PAPER_ID], {"401": _error("No token of an account here"), "404": _error("No such paper")},
-        "Hugging Face compatible", [{"bearer": []}])},
+    "/api/papers/{id}/comment": {"post": {**_operation(
+        "Comment on a paper (Hugging Face's path and body)",
+        "For the account whose personal API token (made on its account page) comes as a Bearer header; the "
+        "site's comment rules and rate limit apply.",
+        [PAPER_ID], {"201": _json(_ref("Comment"), "The comment, as ?field=comments lists it"),
+                     "400": _error("No comment text, too long, or a bad parentId"),
+                     **_WRITE_ERRORS}, "Hugging Face compatible", [{"bearer": []}]),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["comment"],
+            "properties": {"comment": {"type": "string", "minLength": 1},
+                           "parentId": {"type": "string", "description": "Answer this comment"}}}}}}}},
     "/api/papers/{id}/upvote": {
         method: _operation("Upvote a paper" if method == "post" else "Take an upvote back",
-                           "Needs an account's API token as a Bearer header (this instance issues none yet).",
-                           [PAPER_ID], {"401": _error("No token of an account here"),
-                                        "404": _error("No such paper")}, "Hugging Face compatible", [{"bearer": []}])
+                           "For the account whose personal API token comes as a Bearer header: one upvote per "
+                           "account (upvoting twice is still one); the site's vote rate limit applies.",
+                           [PAPER_ID], {"200": _json(_ref("Upvoted"), "Done"), **_WRITE_ERRORS},
+                           "Hugging Face compatible", [{"bearer": []}])
         for method in ("post", "delete")},
     "/healthz": {"get": _operation("Liveness", "Whether the process answers, and its search indexes.", [], {
         "200": _json({"type": "object", "required": ["ok", "papers", "search", "worker"],
@@ -201,6 +217,23 @@ PATHS: dict[str, Any] = {
         "200": _json({"type": "object", "required": ["job_runs", "ingest_runs"],
                       "properties": {"job_runs": {"type": "array"}, "ingest_runs": {"type": "array"}}}, "The runs"),
         "401": _error("Not signed in"), "403": _error("Not an admin")}, "Site")},
+    "/library.json": {"get": _operation("Your library", "The papers you saved, newest first (a signed-in session).", [
+        _query("page", "Page, from 1", {"type": "integer", "minimum": 1})], {
+        "200": _json({"type": "object", "required": ["papers", "pagination"],
+                      "properties": {"papers": {"type": "array", "items": _ref("PapertrendPaper")},
+                                     "pagination": {"type": "object"}}}, "Your saved papers"),
+        "400": _error("A bad page"), "401": _error("Not signed in"), "403": _error("A suspended account")},
+        "Community")},
+    "/moderation.json": {"get": _operation("Open reports", "For moderators (a signed-in session).", [], {
+        "200": _json({"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array"}}},
+                     "The queue"),
+        "401": _error("Not signed in"), "403": _error("Not a moderator")}, "Community")},
+    "/admin/audit.json": {"get": _operation("The moderators' audit log", "For moderators (a signed-in session).", [
+        _query("page", "Page, from 1", {"type": "integer", "minimum": 1})], {
+        "200": _json({"type": "object", "required": ["entries", "pagination"],
+                      "properties": {"entries": {"type": "array"}, "pagination": {"type": "object"}}}, "The log"),
+        "400": _error("A bad page"), "401": _error("Not signed in"), "403": _error("Not a moderator")},
+        "Community")},
     "/papers/{kind}/{key}.json": {"get": _operation("A day, week or month", "Its papers, most upvoted first.", [
         _path("kind", "date, week or month", {"type": "string", "enum": ["date", "week", "month"]}),
         _path("key", "YYYY-MM-DD, YYYY-Www or YYYY-MM")],
