@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from papertrend.accounts.signin import add_user
@@ -229,11 +229,8 @@ def test_api_tokens_comment_and_upvote_as_the_site_does(site: tuple[str, Any], s
     page = ada.get("/account").text
     assert "my laptop" in page and token not in page and "never used" in page
     # Only a hash is stored.
-    path = settings.sqlite_path
-    assert path is not None
-    db = sqlite3.connect(path)
-    stored = db.execute("SELECT token_hash FROM api_tokens").fetchall()
-    db.close()
+    with store.read() as conn:   # on either store
+        stored = conn.execute(text("SELECT token_hash FROM api_tokens")).fetchall()
     assert len(stored) == 1 and token not in stored[0][0]
 
     item = httpx.get(f"{url}/api/daily_papers", params={"limit": 100}).json()[-1]
@@ -324,7 +321,8 @@ def test_writes_refuse_wrong_revoked_and_suspended_tokens_and_hidden_papers(site
     assert httpx.get(f"{url}/api/daily_papers", params={"limit": 3}, headers=auth).status_code == 200
 
 
-def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settings, shared: Path) -> None:
+def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settings, shared: Path,
+                                                  tmp_path: Path) -> None:
     with Replay(shared) as replay:
         remote = settings.replace(arxiv_api_url=replay.url + "/api/query", arxiv_min_interval=0.0,
                                   embed_on_import=False, base_url=BASE)
@@ -335,7 +333,7 @@ def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settin
         client.close()
     assert done.new
     # A daily list that later names someone else does not take the submission from the account.
-    other = Path(settings.sqlite_path.parent if settings.sqlite_path else ".") / "2022-02-27.json"
+    other = tmp_path / "2022-02-27.json"   # (on PostgreSQL there is no database folder to put it in)
     other.write_text(json.dumps([{"paper": {
         "id": "2202.12139", "title": store.papers.get("2202.12139").title, "authors": [], "upvotes": 3,
         "publishedAt": "2022-02-24T15:00:00.000Z", "submittedOnDailyAt": "2022-02-27T20:00:00.000Z",
