@@ -91,6 +91,18 @@ def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 
 
 @pytest.fixture
+def empty_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of this test's own with no schema at all (for tests of the migrations)."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    name = pg.database()
+    yield pg.url_for(name)
+    pg.drop(name)
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     if database_url.startswith("sqlite"):
         return load_settings(database_url=database_url)

@@ -338,6 +338,8 @@ class CommunityStore(SubStore):
     # -- profiles ------------------------------------------------------------------------------
 
     def user_by_name(self, name: str) -> User | None:
+        if "\x00" in name:   # no name holds one, and PostgreSQL refuses to compare with it
+            return None
         with self._read() as conn:
             row = conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first()
         return self._store.accounts.get(row.id) if row else None
