@@ -63,25 +63,51 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_migrated(pg_server: PgServer) -> str:
+    """A PostgreSQL database migrated to today's schema once per session: each test's database is
+    a copy of it (CREATE DATABASE ... TEMPLATE), not migrated again from nothing."""
+    name = pg_server.database()
+    open_store(load_settings(database_url=pg_server.url_for(name), secret_key=PG_SECRET)).close()
+    return name
+
+
 @pytest.fixture
 def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An empty database of this test's own: a SQLite file, or a new PostgreSQL database."""
+    """A database of this test's own, holding no rows: a new SQLite file (migrated when first
+    opened), or a new PostgreSQL database already at today's schema."""
     if store_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'papers.db'}"
         return
     pg: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_migrated")
     # Processes a test starts (CLI, web, worker) inherit the secret, as a deployment sets it.
     monkeypatch.setenv("PAPERTREND_SECRET_KEY", PG_SECRET)
+    # Snapshots go beside a SQLite file; for PostgreSQL into the test's own folder, not ./var.
+    monkeypatch.setenv("PAPERTREND_SNAPSHOT_DIR", str(tmp_path / "snapshots"))
+    name = pg.database(template)
+    yield pg.url_for(name)
+    pg.drop(name)
+
+
+@pytest.fixture
+def empty_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of this test's own with no schema at all (for tests of the migrations)."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
     name = pg.database()
     yield pg.url_for(name)
     pg.drop(name)
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return load_settings(database_url=database_url,
-                         secret_key=None if database_url.startswith("sqlite") else PG_SECRET)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    if database_url.startswith("sqlite"):
+        return load_settings(database_url=database_url)
+    return load_settings(database_url=database_url, secret_key=PG_SECRET, snapshot_dir=str(tmp_path / "snapshots"))
 
 
 @pytest.fixture
@@ -142,6 +168,8 @@ class Cli:
         self.env = {"PAPERTREND_DATABASE_URL": str(settings.database_url), "PAPERTREND_EMBED_ON_IMPORT": "false"}
         if not settings.is_sqlite:
             self.env["PAPERTREND_SECRET_KEY"] = PG_SECRET
+        if settings.snapshot_dir:
+            self.env["PAPERTREND_SNAPSHOT_DIR"] = settings.snapshot_dir
 
     def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Result:
         result = CliRunner(env={**self.env, **(env or {})}).invoke(cli, list(args), catch_exceptions=False)

@@ -322,7 +322,8 @@ def test_writes_refuse_wrong_revoked_and_suspended_tokens_and_hidden_papers(site
     assert httpx.get(f"{url}/api/daily_papers", params={"limit": 3}, headers=auth).status_code == 200
 
 
-def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settings, shared: Path) -> None:
+def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settings, shared: Path,
+                                                  tmp_path: Path) -> None:
     with Replay(shared) as replay:
         remote = settings.replace(arxiv_api_url=replay.url + "/api/query", arxiv_min_interval=0.0,
                                   embed_on_import=False, base_url=BASE)
@@ -333,7 +334,7 @@ def test_a_paper_submitted_here_names_its_account(store: Store, settings: Settin
         client.close()
     assert done.new
     # A daily list that later names someone else does not take the submission from the account.
-    other = Path(settings.sqlite_path.parent if settings.sqlite_path else ".") / "2022-02-27.json"
+    other = tmp_path / "2022-02-27.json"   # (on PostgreSQL there is no database folder to put it in)
     other.write_text(json.dumps([{"paper": {
         "id": "2202.12139", "title": store.papers.get("2202.12139").title, "authors": [], "upvotes": 3,
         "publishedAt": "2022-02-24T15:00:00.000Z", "submittedOnDailyAt": "2022-02-27T20:00:00.000Z",

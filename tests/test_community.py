@@ -368,3 +368,26 @@ def test_upvote_and_save_from_trending_and_search(store: Store, app: Starlette) 
     assert _button(found, top["id"]) == "down/true" and 'value="save" aria-pressed="false"' in found
     trending = reader.get("/trending.json?window=month").json()["papers"][0]
     assert trending["upvotes_here"] == 1 and trending["upvotes_total"] == top["upvotes"] + 1
+
+
+def test_text_postgresql_cannot_store_and_numbers_past_its_integers_are_clear_errors(store: Store,
+                                                                                     app: Starlette) -> None:
+    """A NUL in a form field and a comment number beyond 32 bits: SQLite would take or ignore
+    them, PostgreSQL refuses them; on both stores the reader gets a 4xx naming the problem."""
+    reader = _client(app)
+    sign_in(reader, "nul@example.org")
+    paper = _paper(reader)["id"]
+    token = csrf(reader, "/")
+    nul = reader.post("/comments", data={"paper": paper, "body": "before\x00after", "csrf": token},
+                      headers={"accept": "application/json"})
+    assert nul.status_code == 400 and "NUL character" in nul.text and "'body'" in nul.text, nul.text
+    ok = reader.post("/comments", data={"paper": paper, "body": "a fine comment", "csrf": token},
+                     headers={"accept": "application/json"})
+    assert ok.status_code == 201
+    big = str(2**31)
+    assert reader.post("/comments", data={"paper": paper, "body": "a reply", "parent": big,
+                                          "csrf": token}).status_code == 400
+    assert reader.get(f"/comments/{big}/edit").status_code == 404
+    assert reader.post(f"/comments/{big}/edit", data={"body": "x", "csrf": token}).status_code == 404
+    assert store.community.comment(2**40) is None
+    assert [c.body for c in store.community.thread(paper)] == ["a fine comment"]

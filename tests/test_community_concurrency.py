@@ -1,7 +1,7 @@
-"""Two web processes on one database, 500 upvotes sent to each at once (the same accounts on
-both, each several times): the paper ends with exactly one vote per distinct account. One vote per
-account is the votes table's primary key, not a read before the write, so no interleaving of
-the two processes can count a vote twice."""
+"""Two web processes on one database (SQLite, and PostgreSQL), 500 upvotes sent to each at once
+(the same accounts on both, each several times): the paper ends with exactly one vote per distinct
+account. One vote per account is the votes table's primary key, not a read before the write, so no
+interleaving of the two processes can count a vote twice."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from papertrend.accounts.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token, new_csrf_seed, session_value
 from papertrend.accounts.signin import add_user
-from papertrend.config import Settings, load_settings
+from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
 from papertrend.store import open_store
 from web_helpers import free_port
@@ -28,13 +28,12 @@ VOTES_PER_PROCESS = 500
 
 
 @pytest.fixture
-def two_servers(tmp_path: Path, shared: Path) -> Iterator[tuple[Settings, list[str]]]:
-    db = tmp_path / "papers.db"
-    settings = load_settings(database_url=f"sqlite:///{db}", embed_on_import=False)
+def two_servers(tmp_path: Path, shared: Path, settings: Settings) -> Iterator[tuple[Settings, list[str]]]:
+    settings = settings.replace(embed_on_import=False)
     store = open_store(settings)
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
     store.close()
-    env = {**os.environ, "PAPERTREND_DATABASE_URL": f"sqlite:///{db}", "PAPERTREND_EMBED_ON_IMPORT": "false",
+    env = {**os.environ, "PAPERTREND_DATABASE_URL": str(settings.database_url), "PAPERTREND_EMBED_ON_IMPORT": "false",
            "PAPERTREND_WEB_SENDS_MAIL": "false", "PAPERTREND_TRENDING_REFRESH_SECONDS": "0",
            "PAPERTREND_VOTES_PER_MINUTE": "1000"}
     ports = [free_port(), free_port()]

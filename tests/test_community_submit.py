@@ -5,7 +5,9 @@ existing paper and an unreachable arXiv each behave as the reader is told, stori
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +144,24 @@ def test_submitting_from_the_site(store: Store, remote: Settings, replay: Replay
     r = bob.post("/submit", data={"paper": "2405.13786", "csrf": csrf(bob, "/")})
     assert r.status_code == 502 and "try again in a few minutes" in r.text and 'value="2405.13786"' in r.text
     assert store.papers.get("2405.13786") is None
+
+
+def test_the_cap_holds_for_submissions_sent_at_once(store: Store, remote: Settings, replay: Replay) -> None:
+    """A second submission while the account's first is still being fetched from arXiv is
+    refused: the cap's count cannot run before the first one is recorded (on PostgreSQL, each
+    web process would otherwise count alone)."""
+    ada = add_user(store, "ada@example.org", "reader")
+    capped = remote.replace(submission_daily_cap=1, submission_max_age_days=100000)
+    replay.slow_seconds = 2.0
+    replay.fault("/api/query", "slow")
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(submit_paper, store, capped, ada, PAPER)
+        deadline = time.monotonic() + 30
+        while not replay.log and time.monotonic() < deadline:   # the first is waiting for arXiv now
+            time.sleep(0.02)
+        with pytest.raises(TooManyRequests, match="still being fetched"):
+            submit_paper(store, capped, ada, "2405.13786")
+        assert first.result().new
+    with pytest.raises(TooManyRequests, match="1 papers in the last 24 hours"):
+        submit_paper(store, capped, ada, "2405.13786")
+    assert store.papers.get("2405.13786") is None and store.community.submitted_by(ada.id) == [PAPER]

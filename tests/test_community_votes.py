@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from hypothesis import given, settings as hsettings, strategies as st
+from sqlalchemy import text
 
 from papertrend.rank.trending import W_LOCAL, Signals, score
 from papertrend.rank.votes import Damping, damped_votes
@@ -118,7 +119,7 @@ def test_stored_votes_feed_the_recompute(store, settings, shared) -> None:  # ty
     old = (now - timedelta(days=40)).isoformat()
     users = [add_user(store, f"u{i}@example.org", "reader") for i in range(4)]
     with store.write() as conn:   # accounts made long ago, so no vote is damped as fresh
-        conn.exec_driver_sql("UPDATE users SET created_at = ?", (old,))
+        conn.execute(text("UPDATE users SET created_at = :old"), {"old": old})
     for i, u in enumerate(users[:3]):
         store.community.vote(u.id, last.id, True, now.timestamp() - 3600, f"client{i}")
     store.community.vote(users[3].id, last.id, True, now.timestamp() - 3 * 86400, "client3")   # outside "today"

@@ -89,7 +89,8 @@ def test_every_setting_is_documented_in_readme() -> None:
     assert not missing, f"README.md does not document: {missing}"
 
 
-def test_db_upgrade_is_idempotent(run_cli) -> None:
+def test_db_upgrade_is_idempotent(run_cli, empty_database_url: str) -> None:
+    run_cli.env["PAPERTREND_DATABASE_URL"] = empty_database_url   # (the test's own is migrated on PostgreSQL)
     assert "0001_initial" in run_cli("db", "upgrade").stdout
     assert "up to date" in run_cli("db", "upgrade").stdout
     assert "pending migrations: none" in run_cli("db", "status").stdout

@@ -4,11 +4,16 @@ exactly the schema a fresh database gets, and keeps every row."""
 from __future__ import annotations
 
 import gzip
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Float, Integer, inspect, text
+
+from conftest import PG_SECRET
 from papertrend.config import load_settings
-from papertrend.store import Store, open_store
+from papertrend.store import Store, migrations, open_store
 from papertrend.store import schema as t
 from papertrend.store.migrations import MIGRATIONS
 
@@ -88,3 +93,57 @@ def test_migrated_tables_are_todays_table_definitions(tmp_path: Path) -> None:
             if not column.primary_key:
                 assert not_null == (not column.nullable), f"{table.name}.{name}: NOT NULL"
     db.close()
+
+
+def _columns(url: str, secret: str | None) -> dict[str, dict[str, tuple[bool, bool]]]:
+    """Each table's columns: (nullable, part of the primary key), as the database reports them."""
+    store = Store(load_settings(database_url=url, secret_key=secret))
+    try:
+        with store.read() as conn:
+            found = inspect(conn)
+            return {table: {c["name"]: (bool(c["nullable"]), c["name"] in
+                                        (found.get_pk_constraint(table)["constrained_columns"] or []))
+                            for c in found.get_columns(table)}
+                    for table in found.get_table_names() if not table.startswith(("papers_fts_", "sqlite_"))}
+    finally:
+        store.close()
+
+
+def test_a_database_at_0006_upgrades_to_todays_schema_with_its_papers(store_kind: str, tmp_path: Path,
+                                                                       request: pytest.FixtureRequest) -> None:
+    """On SQLite and on PostgreSQL: a database left at 0006 holding papers takes every later
+    migration (the community tables, the author index and feed secrets, and on PostgreSQL its own
+    full text, all filled from the stored papers) and ends with the tables a fresh one gets."""
+    def empty(name: str) -> str:
+        if store_kind == "sqlite":
+            return f"sqlite:///{tmp_path / name}"
+        pg = request.getfixturevalue("pg_server")
+        db = pg.database()
+        request.addfinalizer(lambda: pg.drop(db))
+        return str(pg.url_for(db))
+
+    secret = None if store_kind == "sqlite" else PG_SECRET
+    old, fresh = empty("old.db"), empty("fresh.db")
+    store = Store(load_settings(database_url=old, secret_key=secret))
+    try:
+        with store.write() as conn:
+            migrations.upgrade(conn, MIGRATIONS[:6])
+            papers = inspect(conn).get_columns("papers")
+            for n in range(3):
+                row = {c["name"]: 0 if isinstance(c["type"], Integer | Float) else f"x{n}" for c in papers
+                       if not c["nullable"] and c.get("default") is None}
+                row.update(id=f"2607.0000{n}", title=f"Paper {n}", abstract="Zanzibar drafts.",
+                           authors_json=json.dumps([{"name": "Ada Lovelace"}, {"name": f"Author {n}"}]),
+                           ai_keywords_json="[]", categories_json='["cs.CL"]')
+                keys = [k for k in row if k in {c["name"] for c in papers}]
+                names, values = ", ".join(keys), ", ".join(":" + k for k in keys)
+                conn.execute(text(f"INSERT INTO papers ({names}) VALUES ({values})"), {k: row[k] for k in keys})
+        assert store.pending_migrations() == [name for name, _ in MIGRATIONS[6:]]
+        assert store.upgrade() == [name for name, _ in MIGRATIONS[6:]]
+        assert store.pending_migrations() == []
+        total, listed = store.papers.by_author("ada lovelace", limit=10)
+        assert total == 3 and {p.id for p in listed} == {f"2607.0000{n}" for n in range(3)}
+    finally:
+        store.close()
+    open_store(load_settings(database_url=fresh, secret_key=secret)).close()
+    assert _columns(old, secret) == _columns(fresh, secret)

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import select
 
 from conftest import PG_SECRET, Cli
+from papertrend.accounts.signin import add_user
 from papertrend.config import load_settings
 from papertrend.store import Store, open_store, transfer
 from pg_server import PgServer
@@ -39,6 +40,25 @@ def _deployment(tmp_path: Path, shared: Path) -> tuple[str, Cli]:
         store.vectors.save([{"paper_id": pid, "model": "test-model", "text_hash": f"{i:016x}",
                              "vector": rng.standard_normal(384).astype(np.float32).tobytes()}
                             for i, pid in enumerate(ids)])
+        # The community's rows, thumbnails and feed addresses travel too (migrations 0009-0011).
+        admin = store.accounts.by_email("admin@example.org")
+        assert admin is not None
+        readers = [add_user(store, f"voter{n}@example.org", "reader") for n in range(3)]
+        for n, reader in enumerate(readers):
+            for pid in ids[:n + 2]:
+                assert store.community.vote(reader.id, pid, True, 1785500000.0 + n, f"client{n}")
+            store.community.save(reader.id, ids[n], True, 1785500100.0 + n)
+            store.feed_secrets.renew(reader.id, f"{n:064x}", "2026-07-31T00:00:00+00:00")
+        first = store.community.add_comment(ids[0], readers[0].id, None, "A **first** comment", 1785500200.0)
+        assert first is not None
+        store.community.add_comment(ids[0], readers[1].id, first, "A reply", 1785500300.0)
+        store.community.report("comment", str(first), readers[2].id, "spam?", 1785500400.0)
+        store.community.moderate(admin.id, "hide", "paper", ids[5], "off topic", 1785500500.0)
+        store.community.record_submission(ids[6], readers[0].id, 1785500600.0)
+        store.community.set_votes_public(readers[0].id, True)
+        day = "2026-07-31T00:00:00+00:00"
+        store.papers.record_thumbnail(ids[0], "https://example.org/a.png", "a.png", None, day)
+        store.papers.record_thumbnail(ids[1], "https://example.org/b.png", None, "HTTP 404", day)
         for n in range(3):
             sub, _ = store.digests.upsert_pending(f"reader{n}@example.org", "daily", ["diffusion"], [], [],
                                                   "2026-07-31T00:00:00+00:00", "2026-08-07T00:00:00+00:00")
@@ -55,7 +75,9 @@ def test_copy_to_postgresql_and_back_keeps_every_row(tmp_path: Path, shared: Pat
     before = _dump(source)
     source.close()
     for table in ("papers", "paper_signals", "paper_vectors", "subscribers", "outbox", "sent_papers", "users",
-                  "ingest_runs", "trending", "paper_sources"):
+                  "ingest_runs", "trending", "paper_sources", "votes", "comments", "library", "reports",
+                  "hidden_papers", "moderation_log", "submissions", "profiles", "community_events",
+                  "paper_thumbnails", "paper_authors", "feed_secrets"):
         assert before[table], f"the deployment under test has no {table}"
 
     pg_url = pg_server.url_for(pg_server.database())

@@ -12,6 +12,7 @@ arXiv failing stores nothing.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,10 @@ from ..store import Store
 from .importer import import_items
 from .polite import PoliteClient
 from .remote import recorded
+
+# Longer than a submission can take (arXiv's wait and timeout below, then the import), so the lease
+# of a process that died is the only one that ever runs out.
+SUBMIT_LEASE = 120.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,19 @@ def submit_paper(store: Store, settings: Settings, user: User, text: str, now: f
     now = time.time() if now is None else now
     if store.papers.get(paper_id) is not None:
         return Submitted(paper_id, new=False)
+    # One submission per account at a time (a lease the database grants to one process), so the
+    # cap's count and the submission it allows cannot interleave with another of its requests.
+    lease, holder = f"submit:{user.id}", secrets.token_hex(8)
+    if not store.coordination.take_job_lock(lease, holder, now, SUBMIT_LEASE):
+        raise TooManyRequests("Your previous submission is still being fetched from arXiv; try again in a minute.")
+    try:
+        return _submit(store, settings, user, paper_id, now, client)
+    finally:
+        store.coordination.release_job_lock(lease, holder)
+
+
+def _submit(store: Store, settings: Settings, user: User, paper_id: str, now: float,
+            client: PoliteClient | None) -> Submitted:
     if store.community.submitted_since(user.id, now - 86400) >= settings.submission_daily_cap:
         raise TooManyRequests(f"You have submitted {settings.submission_daily_cap} papers in the last 24 hours, "
                               "the most one account may. Try again tomorrow.")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import User
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, insert_new, upsert
 from .batching import chunks
 
 ACTIONS = ("hide", "restore", "suspend", "unsuspend", "dismiss")
@@ -92,6 +92,15 @@ def _epoch(iso: str | None) -> float:
         return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
+
+
+# Comment ids are INTEGER columns: 32 bits on PostgreSQL, which refuses to compare with a larger
+# number (SQLite just finds nothing). A number out of that range names no comment.
+MAX_ID = 2**31 - 1
+
+
+def _in_range(comment_id: int) -> bool:
+    return -MAX_ID <= comment_id <= MAX_ID
 
 
 def _event(conn: Connection, kind: str, now: float, paper_id: str | None = None, user_id: int | None = None) -> None:
@@ -196,6 +205,8 @@ class CommunityStore(SubStore):
         c = t.comments.c
         with self._write() as conn:
             if parent_id is not None:
+                if not _in_range(parent_id):
+                    return None
                 parent = conn.execute(select(c.id, c.parent_id).where(c.id == parent_id,
                                                                       c.paper_id == paper_id)).first()
                 if parent is None:
@@ -208,12 +219,16 @@ class CommunityStore(SubStore):
             return new_id
 
     def comment(self, comment_id: int) -> Comment | None:
+        if not _in_range(comment_id):
+            return None
         with self._read() as conn:
             rows = list(conn.execute(self._comment_query().where(t.comments.c.id == comment_id)))
         return _comment(rows[0]) if rows else None
 
     def edit_comment(self, comment_id: int, user_id: int, body: str, now: float) -> bool:
         """Only the author edits, and only a visible comment."""
+        if not _in_range(comment_id):
+            return False
         c = t.comments.c
         with self._write() as conn:
             done = conn.execute(update(t.comments).where(c.id == comment_id, c.user_id == user_id,
@@ -225,6 +240,8 @@ class CommunityStore(SubStore):
 
     def delete_comment(self, comment_id: int, user_id: int, now: float) -> bool:
         """The author's own deletion: the text is gone; replies stay under a "deleted" mark."""
+        if not _in_range(comment_id):
+            return False
         c = t.comments.c
         with self._write() as conn:
             done = conn.execute(update(t.comments).where(c.id == comment_id, c.user_id == user_id,
@@ -321,6 +338,8 @@ class CommunityStore(SubStore):
     # -- profiles ------------------------------------------------------------------------------
 
     def user_by_name(self, name: str) -> User | None:
+        if "\x00" in name:   # no name holds one, and PostgreSQL refuses to compare with it
+            return None
         with self._read() as conn:
             row = conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first()
         return self._store.accounts.get(row.id) if row else None
@@ -331,8 +350,8 @@ class CommunityStore(SubStore):
 
     def set_votes_public(self, user_id: int, public: bool) -> None:
         with self._write() as conn:
-            conn.execute(delete(t.profiles).where(t.profiles.c.user_id == user_id))
-            conn.execute(insert(t.profiles).values(user_id=user_id, votes_public=public))
+            # One statement: two requests at once cannot both find no row and both insert one.
+            upsert(conn, t.profiles, ("user_id",), [{"user_id": user_id, "votes_public": public}], ("votes_public",))
 
     # -- reports and moderation ----------------------------------------------------------------
 
@@ -366,9 +385,10 @@ class CommunityStore(SubStore):
             if not _exists(conn, kind, target):
                 return False
             if action in ("hide", "restore") and kind == "paper":
-                conn.execute(delete(t.hidden_papers).where(t.hidden_papers.c.paper_id == target))
-                if action == "hide":
-                    conn.execute(insert(t.hidden_papers).values(paper_id=target, at=now))
+                if action == "hide":   # two moderators hiding at once: the first time stands
+                    insert_new(conn, t.hidden_papers, ("paper_id",), [{"paper_id": target, "at": now}])
+                else:
+                    conn.execute(delete(t.hidden_papers).where(t.hidden_papers.c.paper_id == target))
             elif action in ("hide", "restore") and kind == "comment":
                 c = t.comments.c
                 conn.execute(update(t.comments).where(c.id == int(target), c.status != "deleted")
@@ -424,7 +444,7 @@ def visible_papers() -> Any:
 def _exists(conn: Connection, kind: str, target: str) -> bool:
     if kind == "paper":
         return conn.execute(select(t.papers.c.id).where(t.papers.c.id == target)).first() is not None
-    if not target.isdigit() or len(target) > 18:
+    if not target.isascii() or not target.isdigit() or len(target) > 18 or not _in_range(int(target)):
         return False
     if kind == "comment":
         return conn.execute(select(t.comments.c.id).where(t.comments.c.id == int(target))).first() is not None

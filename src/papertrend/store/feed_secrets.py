@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, upsert
 
 
 class FeedSecretStore(SubStore):
@@ -22,14 +21,9 @@ class FeedSecretStore(SubStore):
     def renew(self, user_id: int, nonce: str, now: str) -> None:
         """Give the account a new nonce: its old feed address, if any, stops working."""
         with self._write() as conn:
-            conn.execute(delete(t.feed_secrets).where(t.feed_secrets.c.user_id == user_id))
-            try:
-                with conn.begin_nested():
-                    conn.execute(t.feed_secrets.insert().values(user_id=user_id, nonce=nonce, created_at=now))
-            except IntegrityError:
-                # Another request renewed it between our delete and insert: theirs stands, and
-                # the address this one would have made was never shown to anyone.
-                pass
+            # One statement: two renewals at once both succeed, and the later one's nonce stands.
+            upsert(conn, t.feed_secrets, ("user_id",), [{"user_id": user_id, "nonce": nonce, "created_at": now}],
+                   ("nonce", "created_at"))
 
     def revoke(self, user_id: int) -> None:
         with self._write() as conn:

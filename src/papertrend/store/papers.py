@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from ..ids import author_key, normalize_title
 from ..models import PAPER_FIELDS, Author, Paper
 from . import schema as t
-from .base import SubStore, insert_new, lock_name
+from .base import SubStore, insert_new, lock_name, upsert
 from .batching import chunks
 from .community import submitter_name, visible_papers
 from .search import index_pending_terms
@@ -242,9 +242,10 @@ class PaperStore(SubStore):
         until the address changes)."""
         th = t.paper_thumbnails
         with self._write() as conn:
-            conn.execute(th.delete().where(th.c.paper_id == paper_id))
-            conn.execute(th.insert().values(paper_id=paper_id, url=url, file=file,
-                                            status="ok" if file else "error", error=error, fetched_at=at))
+            # One statement, so two workers recording the same paper at once cannot both insert.
+            upsert(conn, th, ("paper_id",), [{"paper_id": paper_id, "url": url, "file": file,
+                                             "status": "ok" if file else "error", "error": error,
+                                             "fetched_at": at}], ("url", "file", "status", "error", "fetched_at"))
 
     def thumbnails_of(self, ids: Sequence[str]) -> dict[str, str]:
         """paper id -> cached thumbnail file name, for those of ``ids`` that have one."""
