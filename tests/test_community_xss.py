@@ -145,11 +145,14 @@ def test_a_megabyte_body_is_refused_without_a_500(site: tuple[TestClient, TestCl
                                                                       "a href", "data", "x"]),
                max_size=80).map("".join))
 def test_any_markdown_renders_to_the_allow_list(text: str) -> None:
+    from papertrend.web.latex import _ELEMENTS as latex_elements
+
     audit = Audit()
     audit.feed('<section class="comments">' + str(render(text)) + "</section>")
     for tag, attrs in audit.tags:
-        assert tag in TAGS | {"sub", "sup", "em", "strong", "span", "math", "mi", "mo", "mn", "msub", "msup",
-                              "mrow", "mfrac", "msqrt", "mtext", "semantics", "annotation"}, tag
+        # The comment allow-list, and the MathML elements latex.render lets through (its own list:
+        # a hand copy here missed mspace and msubsup, which hypothesis then found)
+        assert tag in TAGS | {"sub", "sup", "em", "strong", "span"} | latex_elements, tag
         for name, value in attrs:
             assert not name.startswith("on") and name != "style"
             if name == "href":
