@@ -1,58 +1,39 @@
-"""The command line: parses arguments, builds Settings, calls library functions. Nothing else."""
+"""The command line: parses arguments, builds Settings, calls library functions. Nothing else.
+
+The commands about people (accounts, moderation) are in ``people.py``; what every command
+shares (settings, the store, the consoles) in ``context.py``."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import click
 from sqlalchemy.engine import make_url
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import SETTINGS, Settings, load_settings
-from .errors import PapertrendError
-from .jobs import EmbedProgress
-from .models import ImportSummary, Paper
-from .periods import parse_date, parse_month, parse_week
-from .sources import FORMATS
-from .store import Store, open_store
-from .store import transfer as store_transfer
+from ..config import SETTINGS, Settings
+from ..errors import PapertrendError
+from ..jobs import EmbedProgress
+from ..models import ImportSummary, Paper
+from ..periods import parse_date, parse_month, parse_week
+from ..sources import FORMATS
+from ..store import Store
+from ..store import transfer as store_transfer
+
+from .context import Context, err, out, pass_ctx
+from .people import moderation, users
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 DEMO_ADMIN = "demo-admin@example.com"
-err = Console(stderr=True)
-out = Console()
 
 
-class Context:
-    def __init__(self, config_file: str | None, database_url: str | None) -> None:
-        self.config_file = config_file
-        self.database_url = database_url
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_file, os.environ, database_url=self.database_url)
-        return self._settings
-
-    def store(self, ready: bool = True) -> Store:
-        """The store, closed when the command ends (a PostgreSQL connection left to the garbage
-        collector is a leak). ``ready``: the schema is created or checked first."""
-        store = open_store(self.settings) if ready else Store(self.settings)
-        click.get_current_context().call_on_close(store.close)
-        return store
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 class PapertrendGroup(click.Group):
@@ -123,7 +104,7 @@ def import_cmd(ctx: Context, paths: tuple[Path, ...], fmt: str | None, as_json: 
 
     Safe to re-run: what is already stored is found unchanged. Exits 1 when anything was rejected.
     """
-    from .jobs import import_files
+    from ..jobs import import_files
 
     with _import_progress(not as_json) as (on_file, advance), _embed_progress(as_json) as embedding:
         summary = import_files(ctx.store(), ctx.settings, list(paths), fmt, on_file=on_file, progress=advance,
@@ -186,7 +167,7 @@ def papers_list(ctx: Context, date: str | None, week: str | None, month: str | N
 @pass_ctx
 def papers_show(ctx: Context, paper_id: str, as_json: bool) -> None:
     """One paper with all its fields."""
-    from .errors import NotFound
+    from ..errors import NotFound
 
     paper = ctx.store().papers.get(paper_id)
     if paper is None:
@@ -315,7 +296,7 @@ def _embed_progress(quiet: bool = False) -> Iterator[EmbedProgress]:
 @pass_ctx
 def embed(ctx: Context) -> None:
     """Compute missing or stale embeddings (safe to re-run; keeps what an interrupted run finished)."""
-    from .jobs import embed as embed_papers
+    from ..jobs import embed as embed_papers
 
     with _embed_progress() as embedding:
         n = embed_papers(ctx.store(), ctx.settings, embedding)
@@ -338,9 +319,9 @@ def embed(ctx: Context) -> None:
 def search(ctx: Context, query: str, mode: str, sort: str, date_from: str | None, date_to: str | None,
            category: str | None, has_code: bool, min_upvotes: int, limit: int, as_json: bool, show_sql: bool) -> None:
     """Find papers by words and by meaning."""
-    from .models import SearchFilters
-    from .search.hybrid import CANDIDATES
-    from .search.query import parse
+    from ..models import SearchFilters
+    from ..search.hybrid import CANDIDATES
+    from ..search.query import parse
 
     for value in (date_from, date_to):
         if value:
@@ -352,7 +333,7 @@ def search(ctx: Context, query: str, mode: str, sort: str, date_from: str | None
         click.echo(sql)
         click.echo(json.dumps(params, ensure_ascii=False))
         return
-    from .search.hybrid import build_searcher
+    from ..search.hybrid import build_searcher
 
     results = build_searcher(ctx.settings, store).search(query, filters, sort, mode, limit)
     if results.query.notice:
@@ -379,7 +360,7 @@ def rank() -> None:
 @pass_ctx
 def rank_recompute(ctx: Context) -> None:
     """Score papers for today / week / month and store the rankings (safe to re-run)."""
-    from .rank.recompute import recompute_trending
+    from ..rank.recompute import recompute_trending
 
     sizes = recompute_trending(ctx.store())
     out.print(" · ".join(f"{w}: {n} papers ranked" for w, n in sizes.items()))
@@ -392,8 +373,8 @@ def rank_recompute(ctx: Context) -> None:
 @pass_ctx
 def rank_explain(ctx: Context, paper_id: str, window: str, as_json: bool) -> None:
     """The score's parts (they add up to the score) and the observations behind them."""
-    from .errors import NotFound
-    from .rank.recompute import damping
+    from ..errors import NotFound
+    from ..rank.recompute import damping
 
     store = ctx.store()
     paper = store.papers.get(paper_id)
@@ -445,7 +426,7 @@ def stars() -> None:
 @pass_ctx
 def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None:
     """Fetch current star counts of every linked repository; store a snapshot each."""
-    from .jobs import refresh_stars
+    from ..jobs import refresh_stars
 
     with Progress(TextColumn("stars"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   transient=True) as bar:
@@ -468,8 +449,8 @@ def index() -> None:
 def index_snapshot(ctx: Context, force: bool, rebuild: bool) -> None:
     """Write the full-text and vector index snapshots now (re-runnable: each starts from the last
     snapshot and reads only the changes since; a missing or damaged one is rebuilt)."""
-    from .jobs import snapshot_indexes
-    from .search.persist import SnapshotProgress
+    from ..jobs import snapshot_indexes
+    from ..search.persist import SnapshotProgress
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
@@ -515,7 +496,7 @@ def _print_counts(counts: dict[str, Any]) -> None:
 def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, until: str | None,
                      ids: str | None) -> None:
     """arXiv query API: paged, sorted by submission date, one request every 3 s."""
-    from .jobs import ingest_arxiv, ingest_arxiv_ids
+    from ..jobs import ingest_arxiv, ingest_arxiv_ids
 
     store = ctx.store()
     if ids:
@@ -536,7 +517,7 @@ def ingest_arxiv_cmd(ctx: Context, categories: str | None, since: str | None, un
 @pass_ctx
 def ingest_oai_cmd(ctx: Context, set_spec: str, since: str, until: str | None) -> None:
     """OAI-PMH ListRecords with resumption tokens, for backfilling a category."""
-    from .jobs import ingest_oai
+    from ..jobs import ingest_oai
 
     first = _day(since, "--from")
     if first is None:
@@ -556,7 +537,7 @@ def ingest_oai_cmd(ctx: Context, set_spec: str, since: str, until: str | None) -
 def ingest_hf_cmd(ctx: Context, day: str | None, since: str | None, until: str | None,
                   endpoint: str | None) -> None:
     """Daily papers from {hf_endpoint}/api/daily_papers?date= (Hugging Face, or another papertrend)."""
-    from .jobs import ingest_hf
+    from ..jobs import ingest_hf
 
     if day and (since or until):
         raise click.UsageError("give --date, or --since [--until]")
@@ -580,8 +561,8 @@ def ingest_metadata_cmd(ctx: Context) -> None:
     """arXiv metadata where a source gave none: categories for papers without one (id_list, in
     batches) and arXiv matches, by exact title, for papers from a pasted listing. One request
     every 3 s; resumable; re-run it to ask again about what is still missing."""
-    from .ingest.metadata import MetadataProgress
-    from .jobs import fill_metadata
+    from ..ingest.metadata import MetadataProgress
+    from ..jobs import fill_metadata
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as bar:
@@ -600,7 +581,7 @@ def ingest_metadata_cmd(ctx: Context) -> None:
 @pass_ctx
 def worker(ctx: Context, once: bool) -> None:
     """Run the schedule: arXiv, Hugging Face, stars, trending (cron expressions in settings)."""
-    from .worker import Worker, default_jobs
+    from ..worker import Worker, default_jobs
 
     store = ctx.store()
     w = Worker(store, default_jobs(store, ctx.settings), log=lambda m: err.print(m, highlight=False))
@@ -649,7 +630,7 @@ def digest() -> None:
 @pass_ctx
 def digest_build(ctx: Context, frequency: str, period: str) -> None:
     """Compose the period's digests into the outbox (one per subscriber and period; re-runnable)."""
-    from .digest.build import build_digests
+    from ..digest.build import build_digests
 
     counts = build_digests(ctx.store(), ctx.settings, frequency, period)
     out.print(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
@@ -659,7 +640,7 @@ def digest_build(ctx: Context, frequency: str, period: str) -> None:
 @pass_ctx
 def digest_send(ctx: Context) -> None:
     """Deliver due outbox messages (SMTP, or the local outbox when smtp_host is empty)."""
-    from .digest.mailer import deliver
+    from ..digest.mailer import deliver
 
     counts = deliver(ctx.store(), ctx.settings)
     out.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
@@ -684,110 +665,6 @@ def digest_status(ctx: Context, as_json: bool) -> None:
 # -- accounts ---------------------------------------------------------------------------------
 
 
-@cli.group()
-def users() -> None:
-    """Accounts and their roles (reader, moderator, admin)."""
-
-
-@users.command("add")
-@click.argument("email")
-@click.option("--role", type=click.Choice(["reader", "moderator", "admin"]), default="reader", show_default=True)
-@click.option("--link/--no-link", default=True, show_default=True,
-              help="Print a one-time sign-in link (valid 15 minutes) for the account.")
-@pass_ctx
-def users_add(ctx: Context, email: str, role: str, link: bool) -> None:
-    """Make an account (or change its role). The first admin is made this way."""
-    from .accounts.signin import add_user, new_link
-
-    store = ctx.store()
-    user = add_user(store, email, role)
-    out.print(f"{user.name} <{user.email}>: {user.role}", highlight=False)
-    if link:
-        out.print(f"sign in once, within 15 minutes: {new_link(store, ctx.settings, user.email)}",
-                  highlight=False, soft_wrap=True)
-
-
-@users.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def users_list(ctx: Context, as_json: bool) -> None:
-    """Every account with its role and status."""
-    accounts = ctx.store().accounts.list(limit=10_000)
-    if as_json:
-        click.echo(json.dumps([vars(u) for u in accounts], indent=2))
-        return
-    table = Table("id", "name", "email", "role", "status", "created", "last signed in")
-    for u in accounts:
-        table.add_row(str(u.id), u.name, u.email, u.role, u.status, u.created_at, u.last_signed_in or "")
-    out.print(table)
-
-
-# -- moderation -------------------------------------------------------------------------------
-
-
-@cli.group()
-def moderation() -> None:
-    """The moderators' queue and audit log, and their actions from the command line."""
-
-
-@moderation.command("act")
-@click.argument("action", type=click.Choice(["hide", "restore", "suspend", "unsuspend", "dismiss"]))
-@click.argument("kind", type=click.Choice(["paper", "comment", "user"]))
-@click.argument("target")
-@click.option("--by", "by_email", required=True, help="The moderator's (or admin's) email: the audit log names them.")
-@click.option("--reason", required=True, help="Why; kept in the audit log.")
-@pass_ctx
-def moderation_act(ctx: Context, action: str, kind: str, target: str, by_email: str, reason: str) -> None:
-    """Hide or restore a paper or comment, suspend or restore an account (TARGET: its name or
-    id), or dismiss reports; recorded in the audit log like the same action on /moderation."""
-    import time as _time
-
-    from .accounts.moderation import moderate
-    from .errors import Forbidden
-
-    store = ctx.store()
-    actor = store.accounts.by_email(by_email.strip().lower())
-    if actor is None:
-        raise Forbidden(f"{by_email} has no account")
-    done = moderate(store, actor, action, kind, target, reason, _time.time())
-    out.print(f"{action} {kind} {done}: recorded in the audit log", highlight=False)
-
-
-@moderation.command("audit")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def moderation_audit(ctx: Context, limit: int, as_json: bool) -> None:
-    """The audit log, newest first: who did what to which, and why."""
-    entries = ctx.store().community.audit(limit=limit)
-    if as_json:
-        click.echo(json.dumps([vars(e) for e in entries], indent=2))
-        return
-    table = Table("when", "who", "action", "target", "why")
-    for e in entries:
-        table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M"), e.actor, e.action,
-                      f"{e.kind} {e.target}", e.reason)
-    out.print(table)
-
-
-@moderation.command("reports")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def moderation_reports(ctx: Context, as_json: bool) -> None:
-    """Open reports, oldest first."""
-    reports = ctx.store().community.open_reports()
-    if as_json:
-        click.echo(json.dumps([vars(r) for r in reports], indent=2))
-        return
-    table = Table("id", "kind", "target", "reported by", "why")
-    for r in reports:
-        table.add_row(str(r.id), r.kind, r.target, r.reporter, r.reason)
-    out.print(table)
-
-
-# -- serving ----------------------------------------------------------------------------------
-
-
 @cli.command()
 @click.option("--host", help="Overrides the host setting.")
 @click.option("--port", type=int, help="Overrides the port setting.")
@@ -795,7 +672,7 @@ def moderation_reports(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the web pages and JSON API."""
-    from .web.server import run
+    from ..web.server import run
 
     settings = ctx.settings.replace(**{k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v})
     ctx.store()  # creates the schema on an empty database, refuses an outdated one
@@ -826,7 +703,7 @@ def _warn_base_url(settings: Settings) -> None:
 @pass_ctx
 def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> None:
     """Load the bundled demo corpus (once) and serve it."""
-    from .jobs import prepare_demo
+    from ..jobs import prepare_demo
 
     store = ctx.store()
     with _import_progress(True) as (_, advance), _embed_progress() as embedding:
@@ -841,7 +718,7 @@ def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> No
         # The demo's links (sign-in, confirmations in the local outbox) point where it serves.
         settings = settings.replace(base_url=_served_url(settings))
     # The local outbox is for admins only: the demo makes one and prints a one-time sign-in link.
-    from .accounts.signin import add_user, new_link
+    from ..accounts.signin import add_user, new_link
 
     admin = add_user(store, DEMO_ADMIN, "admin")
     out.print(f"demo admin {admin.email}: sign in within 15 minutes at {new_link(store, settings, admin.email)}",
@@ -850,15 +727,15 @@ def demo(ctx: Context, no_serve: bool, host: str | None, port: int | None) -> No
     if no_serve:
         out.print("look at them with: papertrend papers list   or   papertrend serve")
         return
-    from .web.server import run
+    from ..web.server import run
 
     _warn_base_url(settings)
     run(settings)
 
 
+cli.add_command(users)
+cli.add_command(moderation)
+
+
 def main() -> None:
     cli(prog_name="papertrend")
-
-
-if __name__ == "__main__":
-    main()
