@@ -61,16 +61,23 @@ TRENDING_WINDOW = {"date": "today", "week": "week", "month": "month"}
 
 # -- the shapes ----------------------------------------------------------------------------------
 
-def hf_datetime(value: str | None) -> str | None:
-    """An ISO date or datetime as Hugging Face writes it: UTC, milliseconds, ``Z``."""
+def utc_moment(value: str | None) -> datetime | None:
+    """A stored ISO date or datetime as an aware UTC datetime (none given means UTC); None when
+    there is none or it does not parse."""
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def hf_datetime(value: str | None) -> str | None:
+    """An ISO date or datetime as Hugging Face writes it: UTC, milliseconds, ``Z``."""
+    moment = utc_moment(value)
+    if moment is None:
+        return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -38,7 +38,7 @@ from ..errors import BadRequest, NotFound, PapertrendError
 from ..models import Paper, SearchFilters, User
 from ..periods import Period
 from ..store import Store, utcnow
-from .api import visible
+from .api import utc_moment, visible
 from .render import etag_for, excerpt
 from .security import checked_form, require
 
@@ -85,19 +85,9 @@ def links(kind: str, **params: str) -> list[dict[str, str]]:
 
 # -- what each feed lists -----------------------------------------------------------------------
 
-def _stamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _newest(store: Store, papers: list[Paper], *more: str | None) -> datetime | None:
-    stamps = [_stamp(store.papers.last_changed_of([p.id for p in papers]) if papers else None),
-              *(_stamp(m) for m in more)]
+    stamps = [utc_moment(store.papers.last_changed_of([p.id for p in papers]) if papers else None),
+              *(utc_moment(m) for m in more)]
     known = [s for s in stamps if s is not None]
     return max(known).replace(microsecond=0) if known else None
 
