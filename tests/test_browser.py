@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,8 +41,9 @@ def live_server(store, settings, shared: Path, tmp_path: Path):
         yield base
 
 
-@pytest.fixture
-def page():
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """The system's headless Chromium through Playwright (never a browser Playwright downloads)."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -47,10 +51,17 @@ def page():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page():
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
-        pg = context.new_page()
-        yield pg
-        browser.close()
+        yield context.new_page()
 
 
 def test_reader_walks_days_and_opens_a_paper(live_server: str, page, shared: Path) -> None:

@@ -20,7 +20,7 @@ from papertrend.ingest.importer import import_paths
 from papertrend.store import Store
 from papertrend.web.app import create_app
 from replay_server import Replay
-from test_browser import CHROMIUM, OUTPUT, _require_browser
+from test_browser import OUTPUT, chromium
 from web_helpers import free_port, served
 
 pytestmark = pytest.mark.browser
@@ -43,15 +43,8 @@ def site(store: Store, settings: Settings, shared: Path) -> Iterator[tuple[str, 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _sign_in(page: Any, store: Store, settings: Settings, email: str, next_path: str, role: str = "reader") -> None:

@@ -14,7 +14,7 @@ import pytest
 from papertrend.digest import links, subscribe as sub
 from papertrend.ingest.importer import import_paths
 from papertrend.web.app import create_app
-from test_browser import CHROMIUM, _require_browser
+from test_browser import chromium
 from web_helpers import served
 
 pytestmark = pytest.mark.browser
@@ -41,15 +41,8 @@ def site(store, settings, shared: Path, tmp_path: Path) -> Iterator[tuple[str, A
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _page(browser: Any, viewport: dict[str, int] = DESKTOP, dark: bool = False) -> Any:
