@@ -130,18 +130,28 @@ def _form_view(handler: Any) -> Any:
 
 # -- upvotes and the library --------------------------------------------------------------------
 
-def _vote(request: Request, form: FormData) -> Response:
-    """Upvote (``action=up``) or take it back (``down``). The action is what the button showed,
-    never a toggle: a double click sends "up" twice and makes one vote."""
+def _paper_form(request: Request, form: FormData,
+                actions: tuple[str, str]) -> tuple[str, User, Paper, str] | Response:
+    """What a vote or save form names: where to return, the signed-in account, the (visible)
+    paper and the action; for a stranger, the way to sign in and back to the paper."""
     paper_id = str(form.get("paper", ""))[:100]
     back = _back(form, _paper_path(paper_id))
     user = _signed_in(request, _paper_path(paper_id) if is_valid_paper_id(paper_id) else "/")
     if isinstance(user, Response):
         return user
     action = str(form.get("action", ""))
-    if action not in ("up", "down"):
-        raise BadRequest("action must be up or down")
-    paper = _paper(request, paper_id)
+    if action not in actions:
+        raise BadRequest(f"action must be {actions[0]} or {actions[1]}")
+    return back, user, _paper(request, paper_id), action
+
+
+def _vote(request: Request, form: FormData) -> Response:
+    """Upvote (``action=up``) or take it back (``down``). The action is what the button showed,
+    never a toggle: a double click sends "up" twice and makes one vote."""
+    named = _paper_form(request, form, ("up", "down"))
+    if isinstance(named, Response):
+        return named
+    back, user, paper, action = named
     here = vote_as(request, user, paper, action == "up")
     if wants_json(request):
         return JSONResponse({"paper": paper.id, "voted": action == "up", "upvotes_here": here,
@@ -163,15 +173,10 @@ def vote_as(request: Request, user: User, paper: Paper, up: bool) -> int:
 
 def _save(request: Request, form: FormData) -> Response:
     """Save a paper to the library (``action=save``) or take it out (``unsave``)."""
-    paper_id = str(form.get("paper", ""))[:100]
-    back = _back(form, _paper_path(paper_id))
-    user = _signed_in(request, _paper_path(paper_id) if is_valid_paper_id(paper_id) else "/")
-    if isinstance(user, Response):
-        return user
-    action = str(form.get("action", ""))
-    if action not in ("save", "unsave"):
-        raise BadRequest("action must be save or unsave")
-    paper = _paper(request, paper_id)
+    named = _paper_form(request, form, ("save", "unsave"))
+    if isinstance(named, Response):
+        return named
+    back, user, paper, action = named
     _limit(request, user, "vote", 60, request.app.state.settings.votes_per_minute)
     if _store(request).community.save(user.id, paper.id, action == "save", time.time()):
         _changed(request)
