@@ -308,6 +308,10 @@ def test_thumbnails_load_from_the_site_and_titles_only_mode(store, settings, sha
         page.wait_for_url("**view=compact")
         assert page.locator("img.thumb").count() == 0 and page.locator("p.abstract").count() == 0
         assert page.evaluate("document.documentElement.scrollHeight") < full / 2
+        page.goto(base + "/papers/week")  # the choice is remembered on the next list, without ?view=
+        assert page.locator("ol.papers.compact").count() == 1 and page.locator("p.abstract").count() == 0
         page.get_by_role("link", name="Show abstracts").click()
         assert page.locator("p.abstract").count() > 0
+        page.goto(base + "/papers/date/2026-07-31")
+        assert page.locator("p.abstract").count() > 0 and page.locator("ol.papers.compact").count() == 0
         assert not failed

@@ -105,7 +105,13 @@ def test_job_fetches_checks_caps_and_does_not_repeat(store, settings, tmp_path: 
     client = TestClient(create_app(settings, store))
     page = client.get("/papers/date/2026-07-31").text
     assert 'src="/thumbnails/2607.00000.png"' in page and page.count('class="thumb"') == 1
+    full_etag = client.get("/papers/date/2026-07-31").headers["etag"]
     assert 'class="thumb"' not in client.get("/papers/date/2026-07-31?view=compact").text
+    # Titles only is remembered (a cookie), and the cached page is a different one (its ETag).
+    remembered = client.get("/papers/date/2026-07-31")
+    assert 'class="thumb"' not in remembered.text and remembered.headers["etag"] != full_etag
+    assert 'class="thumb"' in client.get("/papers/date/2026-07-31?view=full").text
+    assert 'class="thumb"' in client.get("/papers/date/2026-07-31").text
     listed = client.get("/papers/date/2026-07-31.json").json()["papers"]
     assert [p["thumbnail"] for p in listed if p["thumbnail"]] == ["/thumbnails/2607.00000.png"]
     served = client.get("/thumbnails/2607.00000.png")

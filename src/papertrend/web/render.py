@@ -120,7 +120,7 @@ class Renderer:
         self.env.filters.update(latex=latex.render, latex_linked=latex.render_linked, plain=plain,
                                 short_authors=short_authors, excerpt=excerpt, compact=compact_number,
                                 plural=plural, datetime=when)
-        self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes),
+        self.env.globals.update(site_name=settings.site_name, url_for=Paths(routes), list_view=list_view,
                                 csrf_input=Markup(f'<input type="hidden" name="{CSRF_FIELD}" '
                                                   f'value="{CSRF_PLACEHOLDER}">'),
                                 account_nav=Markup(NAV_PLACEHOLDER))
@@ -200,6 +200,7 @@ class Renderer:
         else:
             response = Response(personalise(request, body), media_type=_media(False), headers=headers)
         set_visitor_cookies(request, response)
+        remember_view(request, response)
         return response
 
 
@@ -214,9 +215,31 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+VIEW_COOKIE = "papertrend_view"
+LIST_VIEWS = ("full", "compact")
+
+
+def list_view(request: Request) -> str:
+    """How lists show their papers: "full" (abstracts, thumbnails) or "compact" (titles only).
+    A ``?view=`` link chooses, and a cookie remembers the choice (``remember_view``), so a reader
+    who prefers titles gets them on every list without carrying the parameter along."""
+    asked = request.query_params.get("view")
+    if asked in LIST_VIEWS:
+        return asked
+    return "compact" if request.cookies.get(VIEW_COOKIE) == "compact" else "full"
+
+
+def remember_view(request: Request, response: Response) -> None:
+    asked = request.query_params.get("view")
+    if asked in LIST_VIEWS and request.cookies.get(VIEW_COOKIE, "full") != asked:
+        response.set_cookie(VIEW_COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="lax",
+                            secure=request.app.state.settings.base_url.startswith("https:"))
+
+
 def etag_for(request: Request, *parts: Any, version: str | None = None) -> str:
-    """The page's ETag: the data version, path, query and ``parts``; the version is read from
-    the store (at most once a second) unless given."""
+    """The page's ETag: the data version, path, query, the list view and ``parts``; the version
+    is read from the store (at most once a second) unless given."""
     version = version if version is not None else request.app.state.data_version.get()
-    raw = "|".join([version, str(request.url.path), str(request.url.query), *map(str, parts)])
+    raw = "|".join([version, str(request.url.path), str(request.url.query), list_view(request),
+                    *map(str, parts)])
     return '"' + hashlib.sha1(raw.encode()).hexdigest()[:20] + '"'
