@@ -364,12 +364,16 @@ def test_a_running_index_moves_to_the_newer_snapshot(corpus, settings, run_cli, 
     assert follower is not None and not follower.check()  # nothing newer yet
     lexical.refresh()
     _add_papers(corpus, settings, tmp_path, embedder)
-    lexical.refresh()  # topped up: the lists of the terms it touched are now this process's own
-    own = set(lexical._state.postings._own)
-    assert "zanzibar" in own
+    lexical.refresh()  # topped up: a new term's list is this process's own...
+    postings = lexical._state.postings
+    assert "zanzibar" in postings._own
+    # ...but a term the snapshot has keeps its shared mapped list: only the new papers are this
+    # process's (copying a frequent term's list on every top-up made each worker hold its own copy).
+    decoding = lexical.terms(["decoding"])[0]
+    assert decoding not in postings._own and 1 <= len(postings._tail[decoding][0]) <= 2
     run_cli("index", "snapshot", "--rebuild")
     assert follower.check() and lexical.snapshot_seq == corpus.search.text_log_top()
-    assert not lexical._state.postings._own  # every list is the new file's again
+    assert not lexical._state.postings._own and not lexical._state.postings._tail  # the new file's again
     fresh_lexical, fresh_vectors = _fresh(corpus)
     vectors.refresh()
     assert _results(_searcher(corpus, lexical, vectors, embedder), ("fulltext",)) == \

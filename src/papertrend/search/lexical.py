@@ -182,9 +182,14 @@ class Postings:
     CACHE = 100_000  # positions of looked-up terms kept (queries use few distinct terms)
 
     def __init__(self, own: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
-                 base: dict[str, np.ndarray] | None = None, found: dict[str, int] | None = None) -> None:
+                 base: dict[str, np.ndarray] | None = None, found: dict[str, int] | None = None,
+                 tail: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None) -> None:
         self._own = own if own is not None else {}
         self._base = base
+        # Papers added since the snapshot to a term the snapshot has: kept beside its mapped list
+        # and joined when asked for, so a top-up never copies a shared list into this process
+        # (a frequent term's list is megabytes, and 2,000 new papers touch most frequent terms).
+        self._tail = tail if tail is not None else {}
         self._terms = Strings(base["term_blob"], base["term_ends"]) if base is not None else None
         # A binary search costs ~10 µs a term: each search looks its terms up several times.
         self._found = found if found is not None else {}
@@ -198,14 +203,20 @@ class Postings:
             return None
         assert self._base is not None
         start, end = int(self._base["starts"][i]), int(self._base["starts"][i + 1])
-        return self._base["docs"][start:end], self._base["impact"][start:end]
+        docs, impact = self._base["docs"][start:end], self._base["impact"][start:end]
+        tail = self._tail.get(term)
+        if tail is not None:
+            return np.concatenate([docs, tail[0]]), np.concatenate([impact, tail[1]])
+        return docs, impact
 
     def top(self, term: str) -> float:
         found = self._own.get(term)
         if found is not None:
             return found[2]
         i = self._find(term)
-        return float(self._base["top"][i]) if i >= 0 and self._base is not None else 0.0
+        base = float(self._base["top"][i]) if i >= 0 and self._base is not None else 0.0
+        tail = self._tail.get(term)
+        return max(base, tail[2]) if tail is not None else base
 
     def _find(self, term: str) -> int:
         if self._terms is None:
@@ -218,12 +229,19 @@ class Postings:
             self._found[term] = i
         return i
 
-    def set(self, term: str, docs: np.ndarray, impact: np.ndarray, top: float) -> None:
-        self._own[term] = (docs, impact, top)
+    def extend(self, term: str, docs: np.ndarray, impact: np.ndarray, top: float) -> None:
+        """Add papers numbered after every paper the term already has."""
+        own = self._own.get(term) or self._tail.get(term)
+        if own is not None:
+            docs, impact, top = np.concatenate([own[0], docs]), np.concatenate([own[1], impact]), max(own[2], top)
+        if term in self._own or self._find(term) < 0:
+            self._own[term] = (docs, impact, top)
+        else:
+            self._tail[term] = (docs, impact, top)
 
     def copy(self) -> Postings:
         """A copy to change (the mapped lists are shared, never copied)."""
-        return Postings(dict(self._own), self._base, self._found)
+        return Postings(dict(self._own), self._base, self._found, dict(self._tail))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every term's lists as the arrays of a snapshot: terms sorted by their UTF-8 bytes."""
@@ -379,11 +397,7 @@ class LexicalIndex:
                 new_docs = np.frombuffer(d, dtype=np.int32)
                 freq = np.frombuffer(f, dtype=np.float32)
                 impact = (freq * (K1 + 1) / (freq + norm[new_docs - first])).astype(np.float16)
-                have = state.postings.get(term)
-                top = float(impact.max())
-                if have is not None:
-                    new_docs, impact = np.concatenate([have[0], new_docs]), np.concatenate([have[1], impact])
-                state.postings.set(term, new_docs, impact, max(state.postings.top(term), top))
+                state.postings.extend(term, new_docs, impact, float(impact.max()))
             self._state = state
             self._ready = True
             return changed
