@@ -26,12 +26,11 @@ from .snapshot import Strings, pack_strings
 
 log = logging.getLogger("papertrend.search")
 
-# pgvector's HNSW (vector_index = "pgvector"): pgvector's default M and ef_construction; the
-# memory its build may take (pgvector builds several times faster while the graph fits); and
-# efSearch, raised per query to the number of results asked for (a scan yields at most efSearch
-# rows). Measured in bench/bench_search_scale.py (PGVECTOR_BENCH=1).
+# pgvector's HNSW (vector_index = "pgvector"): pgvector's default M and ef_construction, and the
+# memory its build may take (pgvector builds several times faster while the graph fits). Its
+# efSearch is the setting pgvector_ef_search, raised per query to the number of results asked for
+# (a scan yields at most efSearch rows); measured in bench/bench_pgvector.py.
 PGVECTOR_M, PGVECTOR_EF_CONSTRUCTION, PGVECTOR_BUILD_MEMORY = 16, 64, "1GB"
-PGVECTOR_EF_SEARCH = 100
 
 
 class Ids(Sequence[str]):
@@ -390,7 +389,7 @@ class PgVectorIndex(VectorIndex):
     KIND = "pgvector"
     IN_PROCESS = False
 
-    def __init__(self, store: Store, model: str, ef_search: int = PGVECTOR_EF_SEARCH) -> None:
+    def __init__(self, store: Store, model: str, ef_search: int = 200) -> None:
         super().__init__(store, model)
         self.ef_search = ef_search
         self._count = 0
@@ -446,10 +445,13 @@ def build_pgvector(store: Store, model: str, stage: Callable[[str, int | None], 
     store.vectors.pgvector_prepare(DIM)
     missing = store.vectors.pgvector_missing(model)
     stage("pgvector: copying vectors", missing)
-    added = 0
+    added = after = 0
     # Copied before the index is built when it is new: building over the whole table at once is
     # several times faster than growing the graph row by row.
-    while n := store.vectors.pgvector_fill(model, chunk):
+    while True:
+        n, after = store.vectors.pgvector_fill(model, chunk, after)
+        if not n:
+            break
         added += n
         if advance is not None:
             advance(n)
@@ -467,7 +469,7 @@ def make_index(store: Store, model: str, kind: str) -> VectorIndex:
         if not store.vectors.pgvector_ready():
             raise ConfigError("setting vector_index: 'pgvector', but this database has no pgvector index yet: "
                               "run `papertrend index pgvector` first")
-        return PgVectorIndex(store, model)
+        return PgVectorIndex(store, model, store.settings.pgvector_ef_search)
     if kind == "hnsw":
         return HnswIndex(store, model)
     if kind != "exact":
