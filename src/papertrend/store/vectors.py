@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -187,10 +188,35 @@ def _literal(vector: np.ndarray | bytes) -> str:
 
 
 def _pg_insert(conn: Connection, rows: list[tuple[str, str, bytes]], replace: bool = False) -> None:
-    # ``save`` holds the newest vector and overwrites; a fill that races it may hold an older one
-    # (read before the save), so it never overwrites.
-    if rows:
-        conflict = "DO UPDATE SET model = excluded.model, embedding = excluded.embedding" if replace else "DO NOTHING"
-        conn.execute(text(f"INSERT INTO {PGVECTOR_TABLE} (paper_id, model, embedding) "
-                          f"VALUES (:paper_id, :model, CAST(:embedding AS vector)) ON CONFLICT (paper_id) {conflict}"),
-                     [{"paper_id": p, "model": m, "embedding": _literal(b)} for p, m, b in rows])
+    # Sent with a binary COPY into a staging table, then inserted from it: formatting vectors as
+    # text took 1.9 s per 2,000 (95 s of copying 100k papers), the binary form takes a numpy
+    # byte swap. ``save`` holds the newest vector and overwrites; a fill that races it may hold an
+    # older one (read before the save), so it never overwrites.
+    if not rows:
+        return
+    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (paper_id VARCHAR(64), model VARCHAR(60), "
+                      "embedding vector) ON COMMIT DELETE ROWS"))
+    driver: Any = conn.connection.driver_connection  # psycopg's, inside this transaction
+    with driver.cursor() as cur, \
+            cur.copy(f"COPY {_STAGE} (paper_id, model, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_binary_copy(rows))
+    conflict = "DO UPDATE SET model = excluded.model, embedding = excluded.embedding" if replace else "DO NOTHING"
+    conn.execute(text(f"INSERT INTO {PGVECTOR_TABLE} (paper_id, model, embedding) "
+                      f"SELECT paper_id, model, embedding FROM {_STAGE} ON CONFLICT (paper_id) {conflict}"))
+    conn.execute(text(f"DELETE FROM {_STAGE}"))
+
+
+_STAGE = "pg_temp.paper_vectors_pgvector_in"
+
+
+def _binary_copy(rows: list[tuple[str, str, bytes]]) -> bytes:
+    """PostgreSQL's binary COPY of (paper id, model, vector) rows; a vector as pgvector receives
+    it: its dimension and a reserved zero (int16 each), then its float32 values, big-endian."""
+    parts = [b"PGCOPY\n\xff\r\n\x00", struct.pack("!ii", 0, 0)]
+    for paper_id, model, blob in rows:
+        pid, name = paper_id.encode(), model.encode()
+        values = np.frombuffer(blob, dtype="<f4").astype(">f4").tobytes()
+        parts += [struct.pack("!hi", 3, len(pid)), pid, struct.pack("!i", len(name)), name,
+                  struct.pack("!ihh", 4 + len(values), len(values) // 4, 0), values]
+    parts.append(struct.pack("!h", -1))
+    return b"".join(parts)
