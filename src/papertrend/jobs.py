@@ -167,15 +167,31 @@ def snapshot_indexes(store: Store, settings: Settings, force: bool = False,
                      progress: SnapshotProgress | None = None, rebuild: bool = False) -> Counts:
     """Bring the snapshots of the full-text and vector indexes up to date, so web processes start
     from them (``settings.snapshot_path``); re-runnable, writes only what changed unless ``force``;
-    ``rebuild`` builds the full-text index afresh instead of topping up its last snapshot."""
+    ``rebuild`` builds the full-text index afresh instead of topping up its last snapshot. With
+    ``vector_index = "pgvector"`` the vectors have no snapshot: the pgvector index is topped up
+    instead (vectors stored while it did not exist)."""
     from .enrich.embeddings import MODEL_ID
     from .search.lexical import LexicalIndex
     from .search.snapshot import database_identity
-    from .search.vectors import make_index
+    from .search.vectors import build_pgvector, make_index
 
-    return write_snapshots(store, settings.snapshot_path, database_identity(str(settings.database_url)),
-                           LexicalIndex(store), make_index(store, MODEL_ID, settings.vector_index), force, progress,
-                           rebuild)
+    pgvector = settings.vector_index == "pgvector"
+    vectors = None if pgvector else make_index(store, MODEL_ID, settings.vector_index)
+    counts = write_snapshots(store, settings.snapshot_path, database_identity(str(settings.database_url)),
+                             LexicalIndex(store), vectors, force, progress, rebuild)
+    if pgvector:
+        counts.update(build_pgvector(store, MODEL_ID))
+    return counts
+
+
+def index_pgvector(store: Store, settings: Settings, stage: Callable[[str, int | None], None] | None = None,
+                   advance: Callable[[int], None] | None = None) -> Counts:
+    """`papertrend index pgvector`: the pgvector table and HNSW index, filled from the stored
+    vectors (re-runnable, resumable)."""
+    from .enrich.embeddings import MODEL_ID
+    from .search.vectors import build_pgvector
+
+    return build_pgvector(store, MODEL_ID, stage, advance)
 
 
 @dataclass(frozen=True)

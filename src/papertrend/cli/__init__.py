@@ -438,7 +438,7 @@ def stars_refresh(ctx: Context, limit: int | None, min_age_hours: float) -> None
 
 @cli.group()
 def index() -> None:
-    """Snapshots of the search indexes, which web processes start from."""
+    """The search indexes: snapshots web processes start from, and pgvector's index in PostgreSQL."""
 
 
 @index.command("snapshot")
@@ -462,6 +462,26 @@ def index_snapshot(ctx: Context, force: bool, rebuild: bool) -> None:
         counts = snapshot_indexes(ctx.store(), ctx.settings, force,
                                   SnapshotProgress(stage, lambda n: bar.advance(task, n)), rebuild)
     out.print(f"{ctx.settings.snapshot_path}: " + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@index.command("pgvector")
+@pass_ctx
+def index_pgvector_cmd(ctx: Context) -> None:
+    """Build PostgreSQL's pgvector HNSW index for `vector_index = "pgvector"`: creates the extension
+    (CREATE EXTENSION vector), a table of the stored vectors and its HNSW index (cosine), and
+    copies in every vector it lacks. Re-runnable and resumable; vectors embedded afterwards reach
+    it as they are stored."""
+    from ..jobs import index_pgvector
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("pgvector", total=None)
+
+        def stage(name: str, total: int | None) -> None:
+            bar.reset(task, description=name, total=total)
+
+        counts = index_pgvector(ctx.store(), ctx.settings, stage, lambda n: bar.advance(task, n))
+    out.print(" · ".join(f"{k} {v:,}" for k, v in counts.items()), soft_wrap=True)
 
 
 # -- remote sources and the worker ----------------------------------------------------------------

@@ -122,7 +122,7 @@ def restore_indexes(folder: Path, database: str, lexical: LexicalIndex | None, v
                     follow: float = FOLLOW_SECONDS) -> FulltextFollower | None:
     """What a web process does first: each index from its snapshot where one is usable; then
     (``follow`` seconds > 0) a thread that moves the full-text index to each newer snapshot."""
-    if vectors is not None:
+    if vectors is not None and vectors.IN_PROCESS:
         load_vectors(vectors, folder, database)
     if lexical is None:
         return None

@@ -10,8 +10,9 @@ grows, and a search reads the id count before the matrix, so it only sees rows a
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -22,6 +23,14 @@ from ..errors import ConfigError
 from ..store import Store
 from .freshness import LastLook
 from .snapshot import Strings, pack_strings
+
+log = logging.getLogger("papertrend.search")
+
+# pgvector's HNSW (vector_index = "pgvector"): pgvector's default M and ef_construction, and the
+# memory its build may take (pgvector builds several times faster while the graph fits). Its
+# efSearch is the setting pgvector_ef_search, raised per query to the number of results asked for
+# (a scan yields at most efSearch rows); measured in bench/bench_pgvector.py.
+PGVECTOR_M, PGVECTOR_EF_CONSTRUCTION, PGVECTOR_BUILD_MEMORY = 16, 64, "1GB"
 
 
 class Ids(Sequence[str]):
@@ -99,6 +108,7 @@ def sorted_rows(row_of: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray, np.n
 class VectorIndex:
     CHUNK = 20_000  # vectors read per query while loading, so memory stays near the matrix itself
     KIND = "exact"
+    IN_PROCESS = True  # held in this process, so snapshots apply (not to pgvector's, in the database)
 
     def __init__(self, store: Store, model: str) -> None:
         self.store, self.model = store, model
@@ -366,9 +376,102 @@ class HnswIndex(VectorIndex):
         self._tail, self._tail_start = (self._new_graph(), len(self.ids)) if mapped else (None, 0)
 
 
+class PgVectorIndex(VectorIndex):
+    """Vector search answered by PostgreSQL's pgvector HNSW index (setting ``vector_index =
+    "pgvector"``): the vectors and the graph live in the database, shared by every web process on
+    every machine; a process holds nothing but a count. Built and topped up by
+    :func:`build_pgvector` (``papertrend index pgvector``, and the worker's ``snapshots`` job);
+    vectors embedded after that reach it as they are stored (``store.vectors.save``).
+
+    Results are cosine similarities like the in-process indexes', so the Searcher's fusion,
+    filters and hidden papers treat them alike."""
+
+    KIND = "pgvector"
+    IN_PROCESS = False
+
+    def __init__(self, store: Store, model: str, ef_search: int = 200) -> None:
+        super().__init__(store, model)
+        self.ef_search = ef_search
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def refresh(self, wait: bool = True, recheck_after: float = 0.0) -> int:
+        """Notice vectors stored since the last look (their newest ``seq``, which keys the
+        Searcher's remembered results, and how many the index holds); nothing is loaded."""
+        if self._last_look.recent(recheck_after):
+            return 0
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            self._last_look.now()
+            top = self.store.vectors.top_seq()
+            if top == self.seq:
+                return 0
+            before, self._count = self._count, self.store.vectors.pgvector_count(self.model)
+            stored, _ = self.store.vectors.count(self.model)
+            if stored > self._count:
+                log.warning("pgvector index: holds %d of %d vectors; run `papertrend index pgvector` "
+                            "(the worker's snapshots job does it too)", self._count, stored)
+            self.seq = top
+            return max(self._count - before, 0)
+        finally:
+            self._lock.release()
+
+    def vector_of(self, paper_id: str) -> np.ndarray | None:
+        blob = self.store.vectors.vector_of(self.model, paper_id)
+        return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+        if k <= 0:
+            return []
+        return self.store.vectors.pgvector_search(self.model, query, k, self.ef_search)
+
+    def export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        raise TypeError("the pgvector index lives in the database: it has no snapshot")
+
+    def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], graph: Path | None = None,
+                mapped: bool = True) -> None:
+        raise TypeError("the pgvector index lives in the database: it has no snapshot")
+
+
+def build_pgvector(store: Store, model: str, stage: Callable[[str, int | None], None] | None = None,
+                   advance: Callable[[int], None] | None = None, chunk: int = 2_000) -> dict[str, int]:
+    """Create the pgvector table and its HNSW index and copy into it every stored vector it lacks.
+    Re-runnable and resumable: each chunk commits, and a run reads only what is still missing.
+    ``stage(name, total)`` and ``advance(n)`` report progress."""
+    stage = stage or (lambda name, total: None)
+    store.vectors.pgvector_prepare(DIM)
+    missing = store.vectors.pgvector_missing(model)
+    stage("pgvector: copying vectors", missing)
+    added = after = 0
+    # Copied before the index is built when it is new: building over the whole table at once is
+    # several times faster than growing the graph row by row.
+    while True:
+        n, after = store.vectors.pgvector_fill(model, chunk, after)
+        if not n:
+            break
+        added += n
+        if advance is not None:
+            advance(n)
+    stage("pgvector: building the HNSW index", None)
+    built = store.vectors.pgvector_index(PGVECTOR_M, PGVECTOR_EF_CONSTRUCTION, PGVECTOR_BUILD_MEMORY)
+    return {"pgvector added": added, "pgvector built": int(built),
+            "pgvector vectors": store.vectors.pgvector_count(model)}
+
+
 def make_index(store: Store, model: str, kind: str) -> VectorIndex:
+    if kind == "pgvector":
+        if store.settings.is_sqlite:
+            raise ConfigError("setting vector_index: 'pgvector' needs PostgreSQL, and database_url is SQLite; "
+                              "use exact or hnsw")
+        if not store.vectors.pgvector_ready():
+            raise ConfigError("setting vector_index: 'pgvector', but this database has no pgvector index yet: "
+                              "run `papertrend index pgvector` first")
+        return PgVectorIndex(store, model, store.settings.pgvector_ef_search)
     if kind == "hnsw":
         return HnswIndex(store, model)
     if kind != "exact":
-        raise ConfigError(f"setting vector_index: {kind!r} is not exact or hnsw")
+        raise ConfigError(f"setting vector_index: {kind!r} is not exact, hnsw or pgvector")
     return VectorIndex(store, model)
