@@ -17,8 +17,8 @@ import re
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import (ColumnElement, Connection, Float, Select, and_, bindparam, cast, column, func, literal,
-                        literal_column, select, table, text, update)
+from sqlalchemy import (BigInteger, ColumnElement, Connection, Float, Select, and_, bindparam, cast, column, func,
+                        literal, literal_column, select, table, text, update)
 from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
 from sqlalchemy.sql.elements import TextClause
 
@@ -26,7 +26,7 @@ from ..models import SearchFilters
 from . import fts_terms
 from . import schema as t
 from .base import SubStore
-from .batching import chunks
+from .batching import among, chunks
 
 # bm25 weights per FTS column (paper_id, title, abstract, authors, keywords): a word in the title
 # says more about a paper than the same word in its abstract. Title 4 beat title 8 on the
@@ -246,6 +246,10 @@ class SearchStore(SubStore):
     def _postgresql(self) -> bool:
         return self._store.engine.dialect.name == "postgresql"
 
+    def _among(self, column: ColumnElement[Any], values: Sequence[Any],
+               item_type: Any = None) -> ColumnElement[bool]:
+        return among(self._store.engine.dialect.name, column, values, item_type)
+
     def _pg_catch_up(self) -> None:
         """Fill the terms of rows changed outside an import (the trigger empties them), so no
         change is missed by a search; an index probe when there are none."""
@@ -301,7 +305,7 @@ class SearchStore(SubStore):
         out: set[str] = set()
         with self._read() as conn:
             for chunk in chunks(list(ids)):
-                query = select(t.papers.c.id).where(and_(t.papers.c.id.in_(chunk), *filter_clause(filters)))
+                query = select(t.papers.c.id).where(and_(self._among(t.papers.c.id, chunk), *filter_clause(filters)))
                 out.update(conn.execute(query).scalars())
         return out
 
@@ -329,13 +333,14 @@ class SearchStore(SubStore):
         rowid: ColumnElement[int] = literal_column("papers.rowid")
         with self._read() as conn:
             for chunk in chunks(list(rowids)):
-                query = select(rowid, t.papers.c.id).where(rowid.in_(chunk), *filter_clause(filters or SearchFilters()))
+                query = select(rowid, t.papers.c.id).where(self._among(rowid, chunk, BigInteger()),
+                                                           *filter_clause(filters or SearchFilters()))
                 out.update((int(r[0]), r[1]) for r in conn.execute(query))
         return out
 
     def titles_and_abstracts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, abstract) by paper id, for up to a few hundred ids: no other column is read."""
-        query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(t.papers.c.id.in_(list(ids)))
+        query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(self._among(t.papers.c.id, ids))
         with self._read() as conn:
             return {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(query)}
 
@@ -344,7 +349,8 @@ class SearchStore(SubStore):
         out: dict[int, str] = {}
         with self._read() as conn:
             for chunk in chunks(list(rowids)):
-                query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(chunk))
+                query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(self._among(_FTS_TEXT.c.rowid, chunk,
+                                                                                      BigInteger()))
                 out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
         return out
 
