@@ -152,7 +152,8 @@ class CorpusStats:
     phrase), kept per change-log position: the log's newest entry moves with every change to
     searchable text, so figures read at one position stay exact until it moves. Counting them
     costs a scan of every row (rows, lengths) or of every match (a common phrase), more than the
-    search itself; a web process asks for the same few again and again."""
+    search itself; a web process asks for the same few again and again. (Like the in-memory
+    index, which follows the same log, it trusts the newest position to move with each commit.)"""
 
     MAX_PHRASES = 4096
 
