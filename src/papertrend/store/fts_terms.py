@@ -5,7 +5,8 @@ PostgreSQL's text-search configurations stem and split differently (snowball, st
 hyphens kept), which would make a search find and rank other papers on PostgreSQL than on SQLite.
 So the terms are made here, by an in-memory SQLite FTS5 table that holds no data (it is the
 tokenizer), and stored in ``papers_fts.terms`` as a tsvector with positions: PostgreSQL's GIN
-index finds matches and phrases, and bm25 is computed as FTS5 computes it (``bm25`` below).
+index finds matches and phrases, and bm25 is computed from them as FTS5 computes it
+(store/search.py ``_pg_ranked``, with ``K1``, ``B`` and ``idf`` below).
 """
 
 from __future__ import annotations
@@ -84,13 +85,3 @@ def quote(term: str) -> str:
 def idf(rows: int, hits: int) -> float:
     value = math.log((rows - hits + 0.5) / (hits + 0.5))
     return value if value > 0 else 1e-6
-
-
-def bm25(phrase_hits: Sequence[float], idfs: Sequence[float], doclen: int, avgdl: float) -> float:
-    """FTS5's bm25 of one row (higher is better): ``phrase_hits`` are each phrase's occurrences,
-    weighted by column."""
-    score = 0.0
-    norm = K1 * (1 - B + B * doclen / (avgdl or 1.0))
-    for w, weight in zip(phrase_hits, idfs, strict=True):
-        score += weight * (w * (K1 + 1)) / (w + norm)
-    return score

@@ -4,8 +4,9 @@ changes.
 Callers speak FTS5's MATCH syntax as search/query.py writes it (quoted words and phrases joined by
 OR or AND, optionally limited to columns: ``{title} : ("a b" OR "c")``). On PostgreSQL it becomes
 a tsquery over ``papers_fts.terms``, FTS5's own terms of each paper (store/fts_terms.py), each
-column a weight letter, and bm25 is computed from the positions PostgreSQL returns: the same
-matches and the same scores as on SQLite."""
+column a weight letter; the server computes bm25 over the GIN index's matches (each phrase's
+occurrences weighted by column, from ``ts_rank_cd``), with the corpus figures kept per change-log
+position (``CorpusStats``): the same matches and the same scores as on SQLite."""
 
 from __future__ import annotations
 
@@ -13,18 +14,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import re
+import threading
 from dataclasses import dataclass
 
-from sqlalchemy import (ColumnElement, Connection, Select, and_, bindparam, cast, column, func, literal, literal_column,
-                        select, table, text, update)
-from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy import (BigInteger, ColumnElement, Connection, Float, Select, and_, bindparam, cast, column, func,
+                        literal, literal_column, select, table, text, update)
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
 from sqlalchemy.sql.elements import TextClause
 
 from ..models import SearchFilters
 from . import fts_terms
 from . import schema as t
 from .base import SubStore
-from .batching import chunks
+from .batching import among, chunks
 
 # bm25 weights per FTS column (paper_id, title, abstract, authors, keywords): a word in the title
 # says more about a paper than the same word in its abstract. Title 4 beat title 8 on the
@@ -102,37 +104,98 @@ class PgMatch:
     def tsquery(self) -> str:
         return (" & " if self.every else " | ").join(self.phrase_query(p) for p in self.phrases)
 
-    @property
-    def lexemes(self) -> list[str]:
-        return sorted({term for phrase in self.phrases for term in phrase})
-
-    def hits(self, positions: dict[str, dict[int, str]], field_weights: tuple[float, ...]) -> list[float]:
-        """Each phrase's occurrences in one row, weighted by column, as FTS5 counts them."""
-        out = []
-        for phrase in self.phrases:
-            first, rest = positions.get(phrase[0], {}), [positions.get(t, {}) for t in phrase[1:]]
-            w = 0.0
-            for p, letter in first.items():
-                if (not self.letters or letter in self.letters) and all(p + j + 1 in r for j, r in enumerate(rest)):
-                    w += field_weights[_FIELD_WEIGHT_INDEX[fts_terms.COLUMN_OF_LETTER[letter]]]
-            out.append(w)
-        return out
 
 
-def _pg_candidates(match: PgMatch, filters: SearchFilters, by_rowid: bool) -> Select[Any]:
-    """Every row matching, with the positions of the query's terms: the GIN index on ``terms``
-    finds them; the filters are the clauses every other search path uses."""
-    terms = func.unnest(_PG_FTS.c.terms).table_valued("lexeme", "positions", "weights").lateral("u")
+# ts_rank_cd's weights, in its order (D, C, B, A); it refuses weights above 1, so they are scaled.
+_LETTER_ORDER = "DCBA"
+
+
+def _rank_weights(field_weights: tuple[float, ...]) -> tuple[list[float], float]:
+    """ts_rank_cd's weight array for ``field_weights`` (scaled to at most 1) and the scale."""
+    raw = [field_weights[_FIELD_WEIGHT_INDEX[fts_terms.COLUMN_OF_LETTER[letter]]] for letter in _LETTER_ORDER]
+    scale = max(raw) or 1.0
+    return [w / scale for w in raw], scale
+
+
+def _pg_ranked(match: PgMatch, filters: SearchFilters, limit: int, field_weights: tuple[float, ...],
+               by_rowid: bool, idfs: Sequence[float], avgdl: float) -> Select[Any]:
+    """FTS5's bm25 as one statement: the GIN index finds the rows; per phrase, ``ts_rank_cd``
+    with no normalisation is the sum, over the phrase's occurrences, of their column's weight
+    (each occurrence is a cover of its own, with no noise words), which is what FTS5 counts; the
+    corpus figures come in as parameters. Only the best ``limit`` rows leave the server."""
     clauses = filter_clause(filters)
-    source: Any = _PG_FTS.join(terms, literal_column("true"))
+    source: Any = _PG_FTS
     key: Any = _PG_FTS.c.rowid if by_rowid else _PG_FTS.c.paper_id
     if clauses:
         source = source.join(t.papers, literal_column("papers.rowid") == _PG_FTS.c.rowid)
         key = _PG_FTS.c.rowid if by_rowid else t.papers.c.id
-    return (select(key, _PG_FTS.c.doclen, terms.c.lexeme, terms.c.positions, terms.c.weights)
-            .select_from(source)
-            .where(_PG_FTS.c.terms.op("@@")(cast(literal(match.tsquery), TSQUERY)),
-                   terms.c.lexeme.in_(match.lexemes), *clauses))
+    weights, scale = _rank_weights(field_weights)
+    weight_array = cast(literal("{" + ",".join(repr(w) for w in weights) + "}"), ARRAY(REAL))
+    hits = [(cast(func.ts_rank_cd(weight_array, _PG_FTS.c.terms, cast(literal(match.phrase_query(phrase)), TSQUERY), 0),
+                  Float) * scale).label(f"h{i}") for i, phrase in enumerate(match.phrases)]
+    # OFFSET 0 keeps the rows' hits computed once each: pulled up into the score, each would be
+    # computed as often as the score names it.
+    found = (select(key.label("key"), _PG_FTS.c.doclen, *hits).select_from(source)
+             .where(_PG_FTS.c.terms.op("@@")(cast(literal(match.tsquery), TSQUERY)), *clauses)
+             .offset(0).subquery("found"))
+    norm = fts_terms.K1 * (1 - fts_terms.B + fts_terms.B * cast(found.c.doclen, Float) / (avgdl or 1.0))
+    score: Any = literal(0.0, Float)
+    for i, idf in enumerate(idfs):
+        hit = found.c[f"h{i}"]
+        score = score + literal(idf, Float) * hit * (fts_terms.K1 + 1) / (hit + norm)
+    scored = select(found.c.key, score.label("score")).subquery("scored")
+    return select(scored.c.key, scored.c.score).order_by(scored.c.score.desc(), scored.c.key).limit(limit)
+
+
+class CorpusStats:
+    """The corpus figures bm25 needs on PostgreSQL (rows, total length, how many rows hold each
+    phrase), kept per change-log position: the log's newest entry moves with every change to
+    searchable text, so figures read at one position stay exact until it moves. Counting them
+    costs a scan of every row (rows, lengths) or of every match (a common phrase), more than the
+    search itself; a web process asks for the same few again and again. (Like the in-memory
+    index, which follows the same log, it trusts the newest position to move with each commit.)"""
+
+    MAX_PHRASES = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._position = -1
+        self._totals: tuple[int, int] | None = None
+        self._counts: dict[str, int] = {}
+
+    def _keep(self, position: int, totals: tuple[int, int] | None = None,
+              phrase: tuple[str, int] | None = None) -> None:
+        with self._lock:
+            if position > self._position:
+                self._position, self._totals, self._counts = position, None, {}
+            if position != self._position:
+                return  # read at an older position than another thread has seen since
+            if totals is not None:
+                self._totals = totals
+            if phrase is not None:
+                if len(self._counts) >= self.MAX_PHRASES:
+                    self._counts.clear()
+                self._counts[phrase[0]] = phrase[1]
+
+    def totals(self, conn: Connection, position: int) -> tuple[int, int]:
+        """(rows, their total length in terms) at change-log ``position``."""
+        with self._lock:
+            if position == self._position and self._totals is not None:
+                return self._totals
+        rows, total = conn.execute(select(func.count(), func.coalesce(func.sum(_PG_FTS.c.doclen), 0))
+                                   .select_from(_PG_FTS)).one()
+        self._keep(position, totals=(int(rows), int(total)))
+        return int(rows), int(total)
+
+    def rows_with(self, conn: Connection, position: int, phrase_query: str) -> int:
+        """How many rows hold the phrase at change-log ``position`` (the GIN index finds them)."""
+        with self._lock:
+            found = self._counts.get(phrase_query) if position == self._position else None
+        if found is None:
+            found = int(conn.execute(select(func.count()).select_from(_PG_FTS).where(
+                _PG_FTS.c.terms.op("@@")(cast(literal(phrase_query), TSQUERY)))).scalar_one())
+            self._keep(position, phrase=(phrase_query, found))
+        return found
 
 
 def index_pending_terms(conn: Connection, batch: int = 2000) -> int:
@@ -155,6 +218,10 @@ def index_pending_terms(conn: Connection, batch: int = 2000) -> int:
         done += len(rows)
 
 
+# The change log's newest position, and whether any row waits for its terms: both index probes.
+_POSITION = select(func.max(t.paper_text_log.c.seq)).scalar_subquery()
+_PENDING = select(_PG_FTS.c.rowid).where(_PG_FTS.c.terms.is_(None)).exists()
+
 _FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstract"), column("authors"),
                   column("keywords"))
 
@@ -162,10 +229,14 @@ _FTS_TEXT = table("papers_fts", column("rowid"), column("title"), column("abstra
 class SearchStore(SubStore):
     """``store.search``: FTS5 queries, and what the in-memory index (search/lexical.py) reads."""
 
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self._stats = CorpusStats()  # PostgreSQL's bm25 figures
+
     def fulltext(self, match: str, filters: SearchFilters, limit: int,
                  field_weights: tuple[float, ...] = FTS_WEIGHTS, by_rowid: bool = False) -> list[tuple[Any, float]]:
         """(paper id, or rowid, and score, higher is better) for an FTS5 MATCH expression: bm25 on
-        SQLite, ts_rank with the same column weights on PostgreSQL."""
+        SQLite, the same bm25 from the same terms on PostgreSQL."""
         if self._postgresql:
             return self._pg_fulltext(match, filters, limit, field_weights, by_rowid)
         with self._read() as conn:
@@ -176,45 +247,56 @@ class SearchStore(SubStore):
     def _postgresql(self) -> bool:
         return self._store.engine.dialect.name == "postgresql"
 
+    def _among(self, column: ColumnElement[Any], values: Sequence[Any],
+               item_type: Any = None) -> ColumnElement[bool]:
+        return among(self._store.engine.dialect.name, column, values, item_type)
+
     def _pg_catch_up(self) -> None:
         """Fill the terms of rows changed outside an import (the trigger empties them), so no
         change is missed by a search; an index probe when there are none."""
         with self._read() as conn:
-            pending = conn.execute(select(_PG_FTS.c.rowid).where(_PG_FTS.c.terms.is_(None)).limit(1)).first()
-        if pending is not None:
+            pending = conn.execute(select(_PENDING)).scalar_one()
+        if pending:
             with self._write() as conn:
                 index_pending_terms(conn)
 
     def _pg_fulltext(self, match: str, filters: SearchFilters, limit: int, field_weights: tuple[float, ...],
                      by_rowid: bool) -> list[tuple[Any, float]]:
-        """FTS5's bm25 on PostgreSQL: the GIN index finds the rows and the positions of the query's
-        terms; bm25 is computed here from them, the row lengths and the corpus counts, as FTS5 does
-        (the same terms, so the same scores: tests/test_search.py compares them)."""
+        """FTS5's bm25 on PostgreSQL, computed by the server over the GIN index's matches from the
+        same terms (so the same scores: tests/test_search.py compares them)."""
         parsed = PgMatch.parse(match)
         if not parsed.phrases:
             return []
-        self._pg_catch_up()
-        with self._read() as conn:
-            rows, total = conn.execute(select(func.count(), func.coalesce(func.sum(_PG_FTS.c.doclen), 0))
-                                       .select_from(_PG_FTS)).one()
-            idfs = [fts_terms.idf(rows, conn.execute(
-                        select(func.count()).select_from(_PG_FTS).where(_PG_FTS.c.terms.op("@@")(
-                            cast(literal(parsed.phrase_query(p)), TSQUERY)))).scalar_one())
-                    for p in parsed.phrases]
-            found: dict[Any, tuple[int, dict[str, dict[int, str]]]] = {}
-            for key, doclen, lexeme, positions, weights in conn.execute(_pg_candidates(parsed, filters, by_rowid)):
-                found.setdefault(key, (doclen, {}))[1][lexeme] = dict(zip(positions, weights, strict=True))
-        avgdl = total / rows if rows else 1.0
-        scored = [(key, fts_terms.bm25(parsed.hits(pos, field_weights), idfs, doclen, avgdl))
-                  for key, (doclen, pos) in found.items()]
-        scored.sort(key=lambda kv: (-kv[1], kv[0]))
-        return scored[:limit]
+        for attempt in range(2):
+            with self._read() as conn:
+                # One round trip for the change-log position and the catch-up probe.
+                position, pending = conn.execute(select(_POSITION, _PENDING)).one()
+                if not pending or attempt:
+                    statement = self._pg_statement(conn, int(position or 0), parsed, filters, limit, field_weights,
+                                                   by_rowid)
+                    return [(r[0], float(r[1])) for r in conn.execute(statement)]
+            with self._write() as conn:
+                index_pending_terms(conn)
+        return []  # not reached: the second attempt always answers
+
+    def _pg_statement(self, conn: Connection, position: int, parsed: PgMatch, filters: SearchFilters, limit: int,
+                      field_weights: tuple[float, ...], by_rowid: bool) -> Select[Any]:
+        """The ranked search with the corpus figures at change-log ``position`` (cached)."""
+        rows, total = self._stats.totals(conn, position)
+        idfs = [fts_terms.idf(rows, self._stats.rows_with(conn, position, parsed.phrase_query(p)))
+                for p in parsed.phrases]
+        return _pg_ranked(parsed, filters, limit, field_weights, by_rowid, idfs, total / rows if rows else 1.0)
 
     def fulltext_sql(self, match: str, filters: SearchFilters, limit: int) -> tuple[str, dict[str, Any]]:
         # Named parameters read better than "?" when a person looks at the SQL.
         if self._postgresql:
-            # The rows and term positions PostgreSQL reads; bm25 is then computed from them.
-            compiled = _pg_candidates(PgMatch.parse(match), filters, False).compile(dialect=self._store.engine.dialect)
+            parsed = PgMatch.parse(match)
+            if not parsed.phrases:
+                return "", {}
+            with self._read() as conn:
+                position = int(conn.execute(select(_POSITION)).scalar_one() or 0)
+                statement = self._pg_statement(conn, position, parsed, filters, limit, FTS_WEIGHTS, False)
+            compiled = statement.compile(dialect=self._store.engine.dialect)
         else:
             compiled = fts_statement(match, filters, limit).compile()
         return " ".join(str(compiled).split()), dict(compiled.params)
@@ -224,7 +306,7 @@ class SearchStore(SubStore):
         out: set[str] = set()
         with self._read() as conn:
             for chunk in chunks(list(ids)):
-                query = select(t.papers.c.id).where(and_(t.papers.c.id.in_(chunk), *filter_clause(filters)))
+                query = select(t.papers.c.id).where(and_(self._among(t.papers.c.id, chunk), *filter_clause(filters)))
                 out.update(conn.execute(query).scalars())
         return out
 
@@ -252,13 +334,14 @@ class SearchStore(SubStore):
         rowid: ColumnElement[int] = literal_column("papers.rowid")
         with self._read() as conn:
             for chunk in chunks(list(rowids)):
-                query = select(rowid, t.papers.c.id).where(rowid.in_(chunk), *filter_clause(filters or SearchFilters()))
+                query = select(rowid, t.papers.c.id).where(self._among(rowid, chunk, BigInteger()),
+                                                           *filter_clause(filters or SearchFilters()))
                 out.update((int(r[0]), r[1]) for r in conn.execute(query))
         return out
 
     def titles_and_abstracts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, abstract) by paper id, for up to a few hundred ids: no other column is read."""
-        query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(t.papers.c.id.in_(list(ids)))
+        query = select(t.papers.c.id, t.papers.c.title, t.papers.c.abstract).where(self._among(t.papers.c.id, ids))
         with self._read() as conn:
             return {r[0]: (r[1] or "", r[2] or "") for r in conn.execute(query)}
 
@@ -267,7 +350,8 @@ class SearchStore(SubStore):
         out: dict[int, str] = {}
         with self._read() as conn:
             for chunk in chunks(list(rowids)):
-                query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(_FTS_TEXT.c.rowid.in_(chunk))
+                query = select(_FTS_TEXT.c.rowid, _FTS_TEXT.c.title).where(self._among(_FTS_TEXT.c.rowid, chunk,
+                                                                                      BigInteger()))
                 out.update((int(r[0]), r[1] or "") for r in conn.execute(query))
         return out
 
