@@ -104,6 +104,19 @@ def empty_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureR
     pg.drop(name)
 
 
+@pytest.fixture
+def another_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second database of this test's own on the same store, at today's schema (another
+    instance, a copy to compare with)."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'another.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    name = pg.database(request.getfixturevalue("pg_migrated"))
+    yield pg.url_for(name)
+    _drop_when_read(pg, name)
+
+
 @pytest.fixture(scope="module")
 def module_database_url(store_kind: str, tmp_path_factory: pytest.TempPathFactory,
                         request: pytest.FixtureRequest) -> Iterator[str]:
@@ -116,8 +129,12 @@ def module_database_url(store_kind: str, tmp_path_factory: pytest.TempPathFactor
     pg: PgServer = request.getfixturevalue("pg_server")
     name = pg.database(request.getfixturevalue("pg_migrated"))
     yield pg.url_for(name)
-    # A served app's search indexes load in a background thread that outlives the app: let it
-    # finish reading before its database goes (a SQLite file stays until the folder is gone).
+    _drop_when_read(pg, name)
+
+
+def _drop_when_read(pg: PgServer, name: str) -> None:
+    """Drop a database an app was served from. Its search indexes load in a background thread
+    that outlives the app: it finishes reading first (a SQLite file stays until its folder goes)."""
     for thread in threading.enumerate():
         if thread.name == "papertrend-index":
             thread.join(120)
