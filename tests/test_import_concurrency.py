@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,73 @@ def test_two_importers_at_once_store_what_one_would(settings: Settings, empty_da
     for row in together["papers"]:
         keys = [author_key(a["name"]) for a in json.loads(row[3])]
         assert stored.get(row[0], []) == [k for k in keys if k], row[0]
+
+
+# Runs the CLI's own commands over and over in one process (no interpreter start between rounds),
+# until the file named by the last argument exists; prints how many rounds failed and why.
+LOOP = """
+import sys
+from pathlib import Path
+from papertrend.cli import cli
+stop, args, files = Path(sys.argv[1]), sys.argv[2:], []
+if args[0] == "import":
+    args, files = ["import"], args[1:]
+rounds = failed = 0
+while not stop.exists() and (not files or rounds < len(files)):
+    try:
+        cli.main(args + files[rounds:rounds + 1], standalone_mode=False)
+    except Exception as exc:
+        failed += 1
+        print(type(exc).__name__, (str(exc).splitlines() or [""])[0][:300], file=sys.stderr)
+    rounds += 1
+print(rounds, failed)
+"""
+
+
+def _day(folder: Path, n: int) -> Path:
+    """A day's list in Hugging Face's format: 40 papers sharing 4 repositories, upvotes and stars
+    changed in every version ``n`` (so each import rewrites every paper's signals)."""
+    entries = [{"paper": {"id": f"2607.{20000 + i}", "title": f"Paper {i} about a shared repository",
+                          "summary": "An abstract.", "authors": [{"name": f"Author {i}"}, {"name": "Shared Author"}],
+                          "upvotes": n * 100 + i, "githubRepo": f"https://github.com/lab/shared{i % 4}",
+                          "githubStars": n, "publishedAt": "2026-07-31T00:00:00.000Z",
+                          "submittedOnDailyAt": "2026-07-31T00:00:00.000Z"}, "numComments": n % 3}
+               for i in range(40)]
+    path = folder / f"round-{n:03d}" / "2026-07-31.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(entries[::1 if n % 2 else -1]))
+    return path
+
+
+def test_imports_and_star_refreshes_at_once_never_deadlock(settings: Settings, tmp_path: Path) -> None:
+    """An import rewrites papers that share a repository while star refreshes (two of them, as two
+    workers would) record new stars for that repository, whose UPDATE touches the same papers. On
+    PostgreSQL the two lock those rows in different orders: without taking turns, one of them is
+    killed by the deadlock detector."""
+    from github_server import FakeGitHub
+
+    files = [_day(tmp_path, n) for n in range(1, 26)]
+    env = {**_env(settings), "PAPERTREND_CONTACT_EMAIL": "ops@example.org"}
+    subprocess.run([sys.executable, "-m", "papertrend.cli", "import", str(files[0])], env=env, check=True,
+                   capture_output=True)
+    stop = tmp_path / "stop"
+    with FakeGitHub() as gh:
+        env["PAPERTREND_GITHUB_API_URL"] = gh.url
+        importer = subprocess.Popen([sys.executable, "-c", LOOP, str(stop), "import", *map(str, files[1:])], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        refreshers = [subprocess.Popen([sys.executable, "-c", LOOP, str(stop), "stars", "refresh", "--min-age-hours",
+                                        "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                      for _ in range(2)]
+        while importer.poll() is None:   # new stars on every request, so every refresh writes them
+            for i in range(4):
+                gh.stars[f"lab/shared{i}"] = gh.stars.get(f"lab/shared{i}", 10) + 1
+            time.sleep(0.02)
+        stop.touch()
+        results = [(p, *p.communicate(timeout=120)) for p in (importer, *refreshers)]
+    for proc, out, err in results:
+        rounds, failed = map(int, out.split()[-2:])
+        assert proc.returncode == 0 and failed == 0 and rounds > 0, err[-2000:]
+    store = open_store(settings)
+    paper = store.papers.get("2607.20000")
+    store.close()
+    assert paper is not None and paper.upvotes == 2500   # the last file's
