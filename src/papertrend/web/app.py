@@ -95,7 +95,10 @@ class RefuseNul:
             if "\x00" in scope.get("path", "") or "\x00" in query:
                 request = Request(scope, receive)
                 error = BadRequest("The address contains a NUL character (%00); remove it and try again.")
-                await handle_error(request, error)(scope, receive, send)
+                # Feeds answer their errors in plain text (web/feeds.py), as their description says.
+                response = (Response(f"{error.message}\n", status_code=400, media_type="text/plain; charset=utf-8")
+                            if request.url.path.startswith("/feeds/") else handle_error(request, error))
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
