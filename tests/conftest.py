@@ -11,6 +11,7 @@ fresh database of the session's PostgreSQL server (tests/pg_server.py). ``--stor
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,52 @@ def empty_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureR
     name = pg.database()
     yield pg.url_for(name)
     pg.drop(name)
+
+
+@pytest.fixture
+def another_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second database of this test's own on the same store, at today's schema (another
+    instance, a copy to compare with)."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'another.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    name = pg.database(request.getfixturevalue("pg_migrated"))
+    yield pg.url_for(name)
+    _drop_when_read(pg, name)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(store_kind: str, tmp_path_factory: pytest.TempPathFactory,
+                        request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database one test module shares, for data its tests build once and then only read or
+    add to (a corpus behind a served app): a new SQLite file, or a new PostgreSQL database at
+    today's schema. Tests that need a fresh state each ask for ``database_url`` instead."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'papers.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    name = pg.database(request.getfixturevalue("pg_migrated"))
+    yield pg.url_for(name)
+    _drop_when_read(pg, name)
+
+
+def _drop_when_read(pg: PgServer, name: str) -> None:
+    """Drop a database an app was served from. Its search indexes load in a background thread
+    that outlives the app: it finishes reading first (a SQLite file stays until its folder goes)."""
+    for thread in threading.enumerate():
+        if thread.name == "papertrend-index":
+            thread.join(120)
+    pg.drop(name)
+
+
+def settings_for(database_url: str, folder: Path, **overrides: Any) -> Settings:
+    """Settings for a store at ``database_url`` that a test makes itself (a module's shared one,
+    a second instance): on PostgreSQL with the test secret (SQLite keeps one beside its file),
+    and the index snapshots in ``folder`` on both, never in ./var."""
+    secret = None if database_url.startswith("sqlite") else PG_SECRET
+    return load_settings(database_url=database_url, snapshot_dir=str(folder / "snapshots"),
+                         **{"secret_key": secret, **overrides})
 
 
 @pytest.fixture

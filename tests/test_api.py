@@ -19,12 +19,12 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from papertrend.config import load_settings
 from papertrend.ingest.importer import import_paths
 from papertrend.rank.recompute import recompute_trending
 from papertrend.store import open_store
 from papertrend.web.app import create_app
 
+from conftest import settings_for
 from web_helpers import served
 
 DAYS = ("27", "28", "29", "30", "31")
@@ -33,12 +33,12 @@ TOKEN = "hf_ThisIsSomeonesOwnHuggingFaceToken0123"
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+def instance(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """One served instance with five real Hugging Face days, an old-style arXiv id and a
-    paper with a hostile title; the tests here only read it."""
+    paper with a hostile title, on each store; the tests here only read it."""
     shared = Path(__file__).resolve().parent / "fixtures" / "data"
     root = tmp_path_factory.mktemp("api")
-    settings = load_settings(database_url=f"sqlite:///{root / 'papers.db'}", base_url="http://papers.example")
+    settings = settings_for(module_database_url, root, base_url="http://papers.example")
     store = open_store(settings)
     hostile = root / "2026-07-30.jsonl"
     hostile.write_text(json.dumps({"id": "2607.00001", "title": HOSTILE, "authors": ["Mallory\nEve"],

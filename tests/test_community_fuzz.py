@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
 
-from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
 from papertrend.store import Store, open_store
 from papertrend.web.app import create_app
+from conftest import settings_for
 from replay_server import Replay
 from web_helpers import csrf, sign_in
 
@@ -37,23 +37,19 @@ PAPERS = st.one_of(hostile, st.sampled_from(["2607.28624", "2607.28624v2", "http
 
 
 @pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory, shared: Path, store_kind: str,
-            request: pytest.FixtureRequest) -> Iterator[dict[str, TestClient]]:
+def clients(module_database_url: str, tmp_path_factory: pytest.TempPathFactory,
+            shared: Path) -> Iterator[dict[str, TestClient]]:
+    # On both stores: PostgreSQL refuses what SQLite takes (a NUL in text).
     stack = contextlib.ExitStack()
-    url = f"sqlite:///{tmp_path_factory.mktemp('community-fuzz') / 'papers.db'}"
-    if store_kind == "postgresql":   # PostgreSQL refuses what SQLite takes (a NUL in text): fuzz both
-        pg = request.getfixturevalue("pg_server")
-        name = pg.database()
-        stack.callback(pg.drop, name)
-        url = pg.url_for(name)
     # arXiv is the replay server of recorded answers (an arXiv outage is tested, as a 502 with a
     # retry message, in test_community_submit.py: it is not something a visitor sends).
     replay = stack.enter_context(Replay(shared))
-    settings = Settings(database_url=url, secret_key="fuzz-secret-0123456789", embed_on_import=False,
-                        base_url="http://testserver", web_sends_mail=False, votes_per_minute=100000,
-                        comments_per_hour=100000, trending_refresh_seconds=0.0, arxiv_min_interval=0.0,
-                        arxiv_api_url=replay.url + "/api/query", submission_max_age_days=100000,
-                        submission_daily_cap=100000)
+    settings = settings_for(module_database_url, tmp_path_factory.mktemp("community-fuzz"),
+                            secret_key="fuzz-secret-0123456789", embed_on_import=False, base_url="http://testserver",
+                            web_sends_mail=False, votes_per_minute=100000, comments_per_hour=100000,
+                            trending_refresh_seconds=0.0, arxiv_min_interval=0.0,
+                            arxiv_api_url=replay.url + "/api/query", submission_max_age_days=100000,
+                            submission_daily_cap=100000)
     store: Store = open_store(settings)
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-30.json", shared / "hf-daily" / "2026-07-31.json"])
     app = create_app(settings, store)

@@ -5,6 +5,7 @@ refused or rendered inert, never a 500."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
 
-from papertrend.config import Settings
 from papertrend.ingest.importer import import_paths
-from papertrend.store import Store
+from papertrend.store import Store, open_store
 from papertrend.web.app import create_app
 from papertrend.web.comment_markdown import ATTRIBUTES, TAGS, render
+from conftest import settings_for
 from web_helpers import csrf, sign_in
 
 HOSTILE = [
@@ -98,20 +99,21 @@ def assert_inert(html: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> tuple[TestClient, TestClient, str]:
-    path = tmp_path_factory.mktemp("xss") / "papers.db"
-    settings = Settings(database_url=f"sqlite:///{path}", secret_key="xss-secret-0123456789", embed_on_import=False,
-                        base_url="http://testserver", web_sends_mail=False, comments_per_hour=100000,
-                        trending_refresh_seconds=0.0)
-    from papertrend.store import open_store
-
+def site(module_database_url: str, tmp_path_factory: pytest.TempPathFactory,
+         shared: Path) -> Iterator[tuple[TestClient, TestClient, str]]:
+    """A writer and a reader of one app on each store: what is stored is read back from the
+    database, so a store that changes a body (PostgreSQL refuses a NUL) shows here."""
+    settings = settings_for(module_database_url, tmp_path_factory.mktemp("xss"), secret_key="xss-secret-0123456789",
+                            embed_on_import=False, base_url="http://testserver", web_sends_mail=False,
+                            comments_per_hour=100000, trending_refresh_seconds=0.0)
     store: Store = open_store(settings)
     import_paths(store, settings, [shared / "hf-daily" / "2026-07-31.json"])
     app = create_app(settings, store)
     writer, reader = TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False)
     sign_in(writer, "mallory@example.org")
     paper_id = writer.get("/papers/date/2026-07-31.json").json()["papers"][0]["id"]
-    return writer, reader, paper_id
+    yield writer, reader, paper_id
+    store.close()
 
 
 @pytest.mark.parametrize("body", HOSTILE + NESTED, ids=lambda b: b[:30])

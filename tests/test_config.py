@@ -37,6 +37,8 @@ def test_bad_settings_are_named(tmp_path: Path) -> None:
         load_settings(None, {"PAPERTREND_ENVIRONMENT": "production", "PAPERTREND_SECRET_KEY": "abc"})
 
 
+# SQLite only, on purpose: a secret made and kept beside the database file is SQLite's (a
+# PostgreSQL deployment must set its own: load_settings refuses to start without one).
 def test_development_makes_its_own_secret_and_keeps_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db' / 'papers.db'}"
     first = load_settings(database_url=url)
@@ -47,6 +49,7 @@ def test_development_makes_its_own_secret_and_keeps_it(tmp_path: Path) -> None:
     assert load_settings(database_url=f"sqlite:///{tmp_path / 'other.db'}").secret_key != first.secret_key
 
 
+# SQLite only, on purpose: the secret under test is the one made beside the SQLite file.
 def test_a_link_forged_with_the_old_public_secret_acts_for_nobody(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 

@@ -13,12 +13,12 @@ import pytest
 from huggingface_hub import HfApi
 from starlette.testclient import TestClient
 
-from papertrend.config import load_settings
 from papertrend.ingest.importer import import_paths
 from papertrend.rank.recompute import recompute_trending
 from papertrend.store import open_store
 from papertrend.web.app import create_app
 
+from conftest import settings_for
 from replay_server import Replay
 from web_helpers import served
 
@@ -30,9 +30,10 @@ COMPARED = ("id", "title", "authors", "abstract", "upvotes", "num_comments", "su
 
 
 @pytest.fixture
-def first(tmp_path: Path, shared: Path) -> Iterator[tuple[str, Any]]:
-    """The instance being followed: five real Hugging Face days, served on loopback."""
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'first.db'}", embed_on_import=False)
+def first(another_database_url: str, tmp_path: Path, shared: Path) -> Iterator[tuple[str, Any]]:
+    """The instance being followed: five real Hugging Face days, served on loopback (on the
+    same store as the one following it)."""
+    settings = settings_for(another_database_url, tmp_path / "first", embed_on_import=False)
     store = open_store(settings)
     import_paths(store, settings, [shared / "hf-daily" / f"{day}.json" for day in DAYS])
     recompute_trending(store, datetime(2026, 8, 1, tzinfo=UTC))

@@ -19,22 +19,22 @@ from hypothesis import HealthCheck, settings as hypothesis_settings
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from papertrend.config import load_settings
 from papertrend.ingest.importer import import_paths
 from papertrend.rank.recompute import recompute_trending
 from papertrend.store import open_store
 from papertrend.web.app import create_app
 from papertrend.web.openapi import document
 
+from conftest import settings_for
 from web_helpers import served
 
 SHARED = Path(__file__).resolve().parent / "fixtures" / "data"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    root = tmp_path_factory.mktemp("openapi")
-    settings = load_settings(database_url=f"sqlite:///{root / 'papers.db'}")
+def app(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The app over two real days and an old-style arXiv id, on each store."""
+    settings = settings_for(module_database_url, tmp_path_factory.mktemp("openapi"))
     store = open_store(settings)
     import_paths(store, settings, [SHARED / "hf-daily" / f"2026-07-{d}.json" for d in ("30", "31")]
                  + [SHARED / "arxiv-api" / "arxivpy__id_astro-ph_0601001_s0_m100_3150dca9dc76.json"])

@@ -6,15 +6,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
 from web_helpers import free_port
 
 
-def _serve(tmp_path: Path, port: int, base_url: str | None) -> tuple[str, int]:
-    env = dict(os.environ, PAPERTREND_DATABASE_URL=f"sqlite:///{tmp_path / 's.db'}", PAPERTREND_PORT=str(port))
+def _serve(database_url: str, port: int, base_url: str | None) -> tuple[str, int]:
+    env = dict(os.environ, PAPERTREND_DATABASE_URL=database_url, PAPERTREND_PORT=str(port))
     env.pop("PAPERTREND_BASE_URL", None)
     if base_url:
         env["PAPERTREND_BASE_URL"] = base_url
@@ -35,14 +34,14 @@ def _serve(tmp_path: Path, port: int, base_url: str | None) -> tuple[str, int]:
     return err, status
 
 
-def test_serve_warns_when_base_url_is_another_port(tmp_path: Path) -> None:
+def test_serve_warns_when_base_url_is_another_port(database_url: str) -> None:
     port = free_port()
-    err, status = _serve(tmp_path, port, None)   # base_url defaults to port 8000
+    err, status = _serve(database_url, port, None)   # base_url defaults to port 8000
     assert status == 200
     assert "base_url is http://127.0.0.1:8000" in err and f"listens on http://127.0.0.1:{port}" in err
 
 
-def test_serve_is_quiet_when_base_url_matches(tmp_path: Path) -> None:
+def test_serve_is_quiet_when_base_url_matches(database_url: str) -> None:
     port = free_port()
-    err, status = _serve(tmp_path, port, f"http://127.0.0.1:{port}")
+    err, status = _serve(database_url, port, f"http://127.0.0.1:{port}")
     assert status == 200 and "base_url" not in err

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, lock_name
 from .batching import chunks
 
 
@@ -100,6 +100,10 @@ class SignalStore(SubStore):
         if etag is not None:
             values["etag"] = etag
         with self._write() as conn:
+            # Takes turns with imports, before any row lock: an import batch and this UPDATE of
+            # the papers sharing the repository lock those rows in different orders, which on
+            # PostgreSQL is a deadlock (one of them killed). SQLite's one writer is already this.
+            lock_name(conn, "papers.apply")
             conn.execute(update(t.repos).where(t.repos.c.repo == repo).values(values))
             if stars is not None:
                 conn.execute(t.repo_stars.insert().values(repo=repo, observed_at=now, stars=stars, source="github"))

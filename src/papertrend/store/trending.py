@@ -10,7 +10,7 @@ from sqlalchemy import Select, and_, delete, func, select
 
 from ..models import Paper
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, lock_name
 from .batching import chunks
 from .community import visible_papers
 
@@ -75,6 +75,10 @@ class TrendingStore(SubStore):
     def save(self, window: str, rows: list[dict[str, Any]]) -> None:
         """Replace a window's ranking."""
         with self._write() as conn:
+            # Two recomputes at once (two importers, the worker and an import) take turns: on
+            # PostgreSQL the second's DELETE waits for the first's rows, then misses the rows the
+            # first inserted, and its INSERT hit them (a duplicate key). SQLite has one writer.
+            lock_name(conn, f"trending.save:{window}")
             conn.execute(delete(t.trending).where(t.trending.c.window == window))
             if rows:
                 conn.execute(t.trending.insert(), rows)

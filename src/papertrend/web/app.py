@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..digest.pump import MailPump
-from ..errors import PapertrendError, SignInRequired
+from ..errors import BadRequest, PapertrendError, SignInRequired
 from ..store import Store
 from . import accounts, api, community, feeds, markdown, openapi, subscriptions, views
 from .render import Renderer, wants_json
@@ -79,6 +79,28 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RefuseNul:
+    """400 for an address whose path or query holds a NUL (``%00``): no paper, category, name or
+    token has one, and PostgreSQL refuses to compare text with it (a 500 there, where SQLite just
+    finds nothing). Forms are checked the same way in ``security.checked_form``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
+            if "\x00" in scope.get("path", "") or "\x00" in query:
+                request = Request(scope, receive)
+                error = BadRequest("The address contains a NUL character (%00); remove it and try again.")
+                # Feeds answer their errors in plain text (web/feeds.py), as their description says.
+                response = (Response(f"{error.message}\n", status_code=400, media_type="text/plain; charset=utf-8")
+                            if request.url.path.startswith("/feeds/") else handle_error(request, error))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class DataVersion:
@@ -226,7 +248,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, limit=settings.max_body_bytes), Middleware(SecurityHeaders)],
+        middleware=[Middleware(BodyLimit, limit=settings.max_body_bytes), Middleware(SecurityHeaders),
+                    Middleware(RefuseNul)],
         exception_handlers={PapertrendError: handle_error, HTTPException: handle_error, 500: handle_error},
     )
     app.state.settings = settings
