@@ -195,3 +195,42 @@ def test_imports_and_star_refreshes_at_once_never_deadlock(settings: Settings, t
     paper = store.papers.get("2607.20000")
     store.close()
     assert paper is not None and paper.upvotes == 2500   # the last file's
+
+
+SAVER = r"""
+import os, sys
+from papertrend.config import load_settings
+from papertrend.store import open_store
+store = open_store(load_settings(environ=os.environ))
+failed = 0
+for i in range(int(sys.argv[1])):
+    try:   # a re-embedding of the same paper, as two imports (embed on import) or import + embed job do
+        store.vectors.save([{"paper_id": "2606.00001", "model": "m", "text_hash": f"{sys.argv[2]}{i:015d}",
+                             "vector": bytes(16)}])
+    except Exception as exc:
+        failed += 1
+        print(type(exc).__name__, str(exc).splitlines()[0], file=sys.stderr)
+print(failed)
+"""
+
+
+def test_two_processes_saving_one_papers_vector_both_succeed(settings: Settings, tmp_path: Path) -> None:
+    """Saving a vector replaces the paper's old one (delete, then insert). Two processes doing it
+    for the same paper at once: on PostgreSQL, without taking turns, both delete nothing new and the
+    second insert breaks the one-vector-per-paper key (183 of 600 saves failed so)."""
+    day = tmp_path / "2026-06-01.jsonl"
+    day.write_text(json.dumps({"id": "2606.00001", "title": "A paper", "summary": "Its abstract.",
+                               "authors": ["A"], "categories": ["cs.LG"]}) + "\n")
+    env = _env(settings)
+    subprocess.run([sys.executable, "-m", "papertrend.cli", "import", str(day)], env=env, check=True,
+                   capture_output=True)
+    savers = [subprocess.Popen([sys.executable, "-c", SAVER, "300", tag], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for tag in "ab"]
+    for proc in savers:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and out.split()[-1] == "0", err[-2000:]
+    store = open_store(settings)
+    with store.read() as conn:
+        rows = conn.execute(select(t.paper_vectors.c.text_hash).where(t.paper_vectors.c.paper_id == "2606.00001")).all()
+    store.close()
+    assert len(rows) == 1 and rows[0][0].endswith("299")   # one vector: the last one saved

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import StoreError
 from . import schema as t
-from .base import SubStore
+from .base import SubStore, lock_name
 from .batching import chunks
 
 
@@ -35,6 +35,10 @@ class VectorStore(SubStore):
         if not rows:
             return
         with self._write() as conn:
+            # Replacing is delete-then-insert: two writers saving one paper's vector at once (two
+            # imports embedding, or an import beside the embed job) would both insert, so they
+            # take turns (SQLite's one writer does already).
+            lock_name(conn, "vectors.save")
             for chunk in chunks([r["paper_id"] for r in rows]):
                 conn.execute(t.paper_vectors.delete().where(t.paper_vectors.c.paper_id.in_(chunk)))
             conn.execute(t.paper_vectors.insert(), rows)
