@@ -91,8 +91,9 @@ PART_TITLES = {
 TUNED_ON_ALL = ("note: the older search parameters (vector weight 0.1, tiers, word-pair reordering and "
                 "interleaving from rank 11: search/hybrid.py; title weight 4: store/search.py) were chosen "
                 "with this benchmark on all the papers, before the split existed, so the report figures "
-                "are not fully independent of tuning. The sentence weight (0.4) and the meaning floor and "
-                "spread (0.30 / 0.15) were chosen on the tune part only.")
+                "are not fully independent of tuning. The meaning floor and spread (0.30 / 0.15) and meaning's "
+                "own places in a sentence's ranking (from the fifth, every second: search/hybrid.py) were "
+                "chosen on the tune part only.")
 
 
 # Sentence queries and their judgements: a paper is relevant when one of its ai_keywords matches
@@ -310,7 +311,8 @@ def main() -> None:
                 f, v, Fusion(vector_weight=w, interleave_from=None))
         methods["fusion w=0.1, pivot 16"] = lambda q, f, v, e=None: fused(
             f, v, Fusion(vector_weight=0.1, lexical_pivot=16.0))
-        # The default until 2026-11: meaning weighs 0.1 for every query, every candidate listed.
+        # The default until 2026-11: meaning weighs 0.1 for every query, every candidate listed, no
+        # places of meaning's own for sentences.
         methods["previous default (w=0.1)"] = lambda q, f, v, e: fused(
             f, v, Fusion(vector_weight=0.1, sentence_weight=None), e)
         default = Fusion(vector_weight=settings.search_vector_weight,

@@ -3,6 +3,7 @@ on, the passage around the match, LaTeX rendered with the words marked."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -136,3 +137,62 @@ def test_best_passage_keeps_formulas_whole() -> None:
     assert passage.count("$") % 2 == 0
     assert best_passage(text, parse("nothing here"), width=160).startswith("Opening words")
     assert best_passage("Short.", parse("short")) == "Short."
+
+
+def test_hidden_papers_are_neither_counted_nor_leave_holes_in_pages(warm: TestClient, corpus, run_cli) -> None:
+    from papertrend.accounts.signin import add_user
+
+    client = warm
+    q = {"q": "language model"}
+    before = client.get("/search.json", params=q).json()
+    assert before["total"] > 60 and len(before["papers"]) == 30
+    gone = [before["papers"][3]["id"], before["papers"][29]["id"]]
+    last = client.get("/search.json", params={**q, "page": str(before["pagination"]["pages"])}).json()["papers"]
+    gone.append(last[-1]["id"])  # past the first ranking's hundred: counted from the index, not ranked
+    add_user(corpus, "mod@example.org", "moderator")
+    for pid in gone:
+        run_cli("moderation", "act", "hide", "paper", pid, "--by", "mod@example.org", "--reason", "spam")
+    after = client.get("/search.json", params=q).json()
+    assert after["total"] == before["total"] - len(gone) and after["pagination"]["total"] == after["total"]
+    seen: list[str] = []
+    for page in range(1, after["pagination"]["pages"] + 1):
+        papers = client.get("/search.json", params={**q, "page": str(page)}).json()["papers"]
+        assert len(papers) == (30 if page < after["pagination"]["pages"] else after["total"] - 30 * (page - 1))
+        seen += [p["id"] for p in papers]
+    assert len(seen) == len(set(seen)) == after["total"] and not set(gone) & set(seen)
+    # sorted and filtered lists order the same set without them
+    for params in ({"sort": "upvotes"}, {"has_code": "1"}):
+        data = client.get("/search.json", params={**q, **params}).json()
+        pages = data["pagination"]["pages"]
+        listed = [p["id"] for page in range(1, pages + 1)
+                  for p in client.get("/search.json", params={**q, **params, "page": str(page)}).json()["papers"]]
+        assert listed and not set(gone) & set(listed) and len(listed) == len(set(listed)) >= data["total"]
+
+
+def test_cli_search_says_how_many_it_found_and_what_they_rest_on(client: TestClient, run_cli) -> None:
+    web = client.get("/search.json", params={"q": "speculative decoding"}).json()
+    out = run_cli("search", "speculative decoding", "--limit", "5").stdout
+    assert out.splitlines()[0] == f"{web['total']:,} papers found, showing 5"
+    assert "Speculative" in out and web["found_by"] is None
+    out = run_cli("search", "speculative decoding", "--sort", "upvotes", "--limit", "5").stdout
+    assert out.splitlines()[0].endswith("showing 5, most upvoted first")
+    # no paper holds the (misspelt) words: the papers shown are related in meaning, and it says so
+    out = run_cli("search", "speculatve decodng with a draftmodel").stdout
+    assert "No paper contains these words — papers related in meaning." in out
+    assert re.match(r"\d+ papers? found, showing \d+", out)
+    assert run_cli("search", "qwzx vbnmkj plokijuh").stdout.strip() == "No papers match."
+    # --json keeps standard output for the papers; the count goes to standard error
+    done = run_cli("search", "speculative decoding", "--json", "--limit", "3")
+    assert len(json.loads(done.stdout)) == 3 and f"{web['total']:,} papers found, showing 3" in done.stderr
+
+
+
+def test_a_sentence_gets_papers_found_by_meaning_on_its_first_page(client: TestClient) -> None:
+    """A reader's own words share few words with the papers they mean: the nearest papers by
+    meaning get places of their own on a sentence's first page, not only papers saying "cheaper"."""
+    q = {"q": "making language models cheaper to run"}
+    papers = [p["id"] for p in client.get("/search.json", params=q).json()["papers"][:10]]
+    nearest = [p["id"] for p in client.get("/search.json", params={**q, "mode": "vector"}).json()["papers"]]
+    expected = [pid for pid in nearest if pid not in papers[:4]][:3]
+    assert [papers[4], papers[6], papers[8]] == expected  # places 5, 7 and 9 are meaning's
+    assert SPECULATIVE & set(papers)  # speculative decoding: a way to run them cheaper

@@ -338,9 +338,22 @@ def search(ctx: Context, query: str, mode: str, sort: str, date_from: str | None
     results = build_searcher(ctx.settings, store).search(query, filters, sort, mode, limit)
     if results.query.notice:
         err.print(results.query.notice)
+    # What the web page says above its list: how many were found and what they rest on. With
+    # --json the papers alone go to standard output (scripts read them), these lines to stderr.
+    said = out if not as_json else err
+    if results.hits:
+        count = f"{results.total:,}" if results.total_exact else f"at least {results.total:,}"
+        said.print(f"{count} {'paper' if results.total == 1 else 'papers'} found, showing {len(results.hits)}"
+                   + {"date": ", newest first", "upvotes": ", most upvoted first"}.get(results.sort, ""), markup=False)
+    else:
+        said.print("No papers match.", markup=False)
+    if results.found_by:
+        said.print(results.found_by, markup=False)
     if as_json:
         click.echo(json.dumps([{**h.paper.to_json(), "score": h.score, "fulltext_score": h.fulltext,
                                 "vector_score": h.vector} for h in results.hits], indent=2, ensure_ascii=False))
+        return
+    if not results.hits:
         return
     table = Table("id", "score", "title", "date")
     for h in results.hits:

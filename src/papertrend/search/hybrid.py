@@ -74,6 +74,17 @@ class Results:
     basis: str = "none"
     listed: int = 0  # how many of them this order pages through (a sort: the SORT_POOL most relevant)
 
+    @property
+    def found_by(self) -> str | None:
+        """What the results rest on, when it is not the query's words (the web page and the CLI
+        both say it)."""
+        if self.basis == "meaning" and self.mode == "hybrid":
+            return MEANING_ONLY
+        return None
+
+
+MEANING_ONLY = "No paper contains these words — papers related in meaning."
+
 
 # A paper with none of the query's words counts as found by meaning when its cosine similarity
 # (MiniLM, query against title and abstract) is at least MEANING_FLOOR and within MEANING_SPREAD of
@@ -84,13 +95,29 @@ class Results:
 # query with close matches out of the set. bench/bench_relevance.py chose both on its tune part.
 MEANING_FLOOR = 0.30
 MEANING_SPREAD = 0.15
-# Meaning's weight for a sentence or a question of a few words (Query.sentence), where a name or
-# a phrase gets ``Fusion.vector_weight`` (0.1 by default): a reader describing an idea in their
-# own words shares few of them with the papers. bench_relevance, tune part, weights 0.3 / 0.4 /
-# 0.5 / 0.7: sentence P@10 0.169 -> 0.177 / 0.185 / 0.185 / 0.200, but conceptual R@1 (15-30
-# word summaries, some of them short enough to count as sentences) 0.963 -> 0.963 / 0.963 /
-# 0.960 / 0.953; 0.4 is the most that costs no other task.
-SENTENCE_WEIGHT = 0.4
+# Meaning's weight for a sentence or a question of a few words (Query.sentence) when not None;
+# None: ``Fusion.vector_weight`` (0.1 by default), as for a name or a phrase. A reader describing
+# an idea in their own words shares few of them with the papers, but raising meaning's weight for
+# the whole ranking also reorders the papers holding the words: bench_relevance, tune part, 0.4
+# raised sentence P@10 0.169 -> 0.185 but lowered sentence recall@50 0.140 -> 0.138 and
+# conceptual R@1 0.964 -> 0.963 (summaries of 4-12 words count as sentences). Places of
+# meaning's own (below) gain more and cost nothing.
+SENTENCE_WEIGHT: float | None = None
+# Places of their own for meaning in a sentence's or a question's ranking: from place
+# SENTENCE_FROM (0-based: the fifth) every SENTENCE_EVERY-th place goes to the nearest paper by
+# meaning not listed yet, so the first page of "making language models cheaper to run" holds the
+# quantization and KV-cache papers meaning finds, not only papers that say "cheaper" and "run";
+# the first four places stay the fused ranking's (a sentence that is a paper's own summary finds
+# it there). bench_relevance, tune part, against no such places: sentence P@10 0.169 -> 0.200,
+# recall@50 0.140 -> 0.151, conceptual R@1 0.964 and MRR@10 0.974 unchanged; (from, every)
+# (1, 2) / (1, 3) / (2, 2) / (3, 3): P@10 0.177 / 0.200 / 0.192 / 0.200, recall@50 0.153 /
+# 0.147 / 0.152 / 0.145, conceptual MRR@10 0.973 / 0.973 / 0.974 / 0.974. Held-out part (measured
+# once, after the choice): sentence P@10 0.192 -> 0.215 but recall@50 0.205 -> 0.201, an average
+# of 13 queries' recall: the relevant papers in the first 50 rose from 98 to 108 of 674, but the
+# two queries with the fewest (13 and 10) each lost papers found by words at places 39-48 to
+# meaning's places (robot grasping 9 -> 7, jailbreaks 5 -> 4), and each of those weighs 0.08-0.1.
+SENTENCE_FROM: int | None = 4
+SENTENCE_EVERY = 2
 # For a query too long for the every-word tier, a paper counts as holding its words when its
 # bm25 is at least this share of the best paper's.
 LONG_QUERY_SHARE = 0.5
@@ -110,6 +137,10 @@ class Fusion:
     interleave_every: int = 3
     # Vector weight for a sentence or a question (Query.sentence); None: the same as any query.
     sentence_weight: float | None = SENTENCE_WEIGHT
+    # For a sentence or a question, from this place on (0-based) every ``sentence_every``-th place
+    # goes to the nearest paper by meaning not listed yet (None: no such places).
+    sentence_from: int | None = SENTENCE_FROM
+    sentence_every: int = SENTENCE_EVERY
     meaning_floor: float = MEANING_FLOOR
     meaning_spread: float = MEANING_SPREAD
 
@@ -119,6 +150,12 @@ class Fusion:
             return set()
         bar = max(self.meaning_floor, vec[0][1] - self.meaning_spread)
         return {pid for pid, cosine in vec if cosine >= bar}
+
+    def related_in_meaning(self, vec: list[tuple[str, float]]) -> set[str]:
+        """Papers of ``vec`` above the floor that unrelated text reaches: what relevance order may
+        list below the papers holding the words (it ranks them by fused score, so they rarely reach
+        the first places); a query nothing is related to still finds nothing."""
+        return {pid for pid, cosine in vec if cosine >= self.meaning_floor}
 
     def weight(self, fts: list[tuple[str, float]], sentence: bool = False) -> float:
         base = self.sentence_weight if sentence and self.sentence_weight is not None else self.vector_weight
@@ -356,7 +393,9 @@ def select(query: Query, fts: list[tuple[str, float]], vec: list[tuple[str, floa
     (every word of a short query) and papers close in meaning, so that the sort or filter
     reorders and narrows what was found, never papers that hold a word or two of it; papers with
     some of the words only when nothing else is found. Relevance order keeps those papers with
-    some of the words where the ranking puts them (below the ones with every word).
+    some of the words where the ranking puts them (below the ones with every word), and, when some
+    paper holds a word, the nearest papers above the meaning floor (``Fusion.related_in_meaning``);
+    a sentence's ranking gives meaning places of its own (:func:`meaning_places`).
 
     ``vec`` holds raw cosines (VectorIndex.search)."""
     sentence = query.sentence
@@ -370,11 +409,48 @@ def select(query: Query, fts: list[tuple[str, float]], vec: list[tuple[str, floa
     some = {pid for pid, _ in fts}
     words = holding_words(query, fts, every_word) if some else set()
     meaning = fusion.close_in_meaning(vec) if mode != "fulltext" else set()
-    keep = (words | meaning) if strict else (some | meaning)
-    if not keep:
-        keep = some
+    if strict:
+        keep = (words | meaning) or some
+    elif some:
+        # Relevance order with the query's words found: the nearest papers above the floor keep
+        # the places the ranking gives them (below the papers holding the words). The bar is for
+        # sorts and filters, which would put such papers first; cutting relevance order at it too
+        # lost relevant papers that lack a word (the held-out figure of bench_relevance showed
+        # it: topical non-lexical recall@50 0.312 -> 0.300; its tune part, with 52 such papers,
+        # measures 0.096 either way, so this is a choice of design, not of tuning).
+        keep = some | (fusion.related_in_meaning(vec) if mode != "fulltext" else set())
+    else:
+        keep = meaning
     basis = "words" if words else "some words" if some else "meaning" if meaning else "none"
-    return Selection([item for item in ranked if item[0] in keep], basis)
+    ranked = [item for item in ranked if item[0] in keep]
+    if sentence and mode == "hybrid" and fusion.sentence_from is not None:
+        ranked = meaning_places(ranked, [pid for pid, _ in vec if pid in keep], fusion.sentence_from,
+                                fusion.sentence_every)
+    return Selection(ranked, basis)
+
+
+def meaning_places(ranked: Ranked, nearest: list[str], start: int, every: int) -> Ranked:
+    """``ranked`` with places of meaning's own: from place ``start`` on, every ``every``-th place
+    goes to the paper of ``nearest`` (ids of ``ranked``, nearest first) that is not listed yet."""
+    item_of = dict(ranked)
+    order = [pid for pid, _ in ranked]
+    out: Ranked = []
+    listed: set[str] = set()
+    i = j = 0
+    while len(out) < len(order):
+        place = len(out)
+        if place >= start and (place - start) % every == 0:
+            while j < len(nearest) and nearest[j] in listed:
+                j += 1
+            if j < len(nearest):
+                out.append((nearest[j], item_of[nearest[j]]))
+                listed.add(nearest[j])
+                continue
+        while order[i] in listed:
+            i += 1
+        out.append((order[i], item_of[order[i]]))
+        listed.add(order[i])
+    return out
 
 
 @dataclass(frozen=True)
@@ -454,11 +530,14 @@ class Searcher:
         # of the set: the newest of 3,000 papers that mention "language model" would need all
         # 3,000 read, and 300,000 at a million papers.
         pool = CANDIDATES if sort == "relevance" else SORT_POOL
-        found = self._remembered(query, filters, sort, mode, pool, lexical)
+        # Papers moderators hid never enter the set, so the total and every page leave them out
+        # (a post-filter would count them and leave holes in pages). One small read per search.
+        hidden = frozenset(self.store.community.hidden_paper_ids())
+        found = self._remembered(query, filters, sort, mode, pool, lexical, hidden)
         need = offset + limit
         if sort == "relevance" and need > len(found.ranked) and found.total > len(found.ranked):
             pool = CANDIDATES * -(-need // CANDIDATES)
-            found = self._remembered(query, filters, sort, mode, pool, lexical)
+            found = self._remembered(query, filters, sort, mode, pool, lexical, hidden)
         if found.hits is not None:
             results.hits = found.hits[offset:offset + limit]
         else:
@@ -472,19 +551,19 @@ class Searcher:
         return results
 
     def _remembered(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
-                    lexical: LexicalIndex | None) -> _Found:
+                    lexical: LexicalIndex | None, hidden: frozenset[str] = frozenset()) -> _Found:
         # Many readers ask what is trending this week: the same query within RECENT_SECONDS, on
         # indexes that have not changed since, is answered from memory. A search costs ~10 ms of
         # CPU; at 32 clients a queue of repeated searches was most of the mix's p99.
         key = (query.text, filters, sort, mode, pool, lexical.seq if lexical else -1,
-               self.index.seq if self.index is not None else -1)
+               self.index.seq if self.index is not None else -1, hidden)
         now = time.monotonic()
         with self._recent_lock:
             remembered = self._recent.get(key)
             if remembered is not None and now - remembered[0] < RECENT_SECONDS:
                 self._recent.move_to_end(key)
                 return remembered[1]
-        found = self._search(query, filters, sort, mode, pool, lexical)
+        found = self._search(query, filters, sort, mode, pool, lexical, hidden)
         with self._recent_lock:
             self._recent[key] = (now, found)
             while len(self._recent) > RECENT_SIZE:
@@ -492,7 +571,7 @@ class Searcher:
         return found
 
     def _search(self, query: Query, filters: SearchFilters, sort: str, mode: str, pool: int,
-                lexical: LexicalIndex | None) -> _Found:
+                lexical: LexicalIndex | None, hidden: frozenset[str] = frozenset()) -> _Found:
         fts: list[tuple[str, float]] = []
         every_word: set[str] | None = None
         vec: list[tuple[str, float]] = []
@@ -508,6 +587,8 @@ class Searcher:
             found = tiered_fulltext(self.store, query, filters, limit=pool, phrase=True, lexical=lexical,
                                     pairs_in=self.pairs_in)
             fts, every_word = found.hits, found.every_word
+        more_hold_words = len(fts) >= pool  # before hidden papers leave: more may hold the words
+        fts = [(pid, s) for pid, s in fts if pid not in hidden]
         if vector is not None and self.index is not None:
             # Meaning adds its CANDIDATES nearest papers on every page, so the set (and its total)
             # stays the same however deep one pages.
@@ -515,17 +596,18 @@ class Searcher:
             if filters.active:
                 allowed = self.store.search.filter_ids([pid for pid, _ in vec], filters)
                 vec = [(pid, s) for pid, s in vec if pid in allowed]
-            vec = vec[:CANDIDATES]
+            vec = [(pid, s) for pid, s in vec if pid not in hidden][:CANDIDATES]
         chosen = select(query, fts, vec, self.fusion, every_word, mode,
                         strict=sort != "relevance" or filters.active)
         ranked = chosen.ranked
         total, exact = len(ranked), True
-        if len(fts) >= pool and chosen.basis == "words":
+        if more_hold_words and chosen.basis == "words":
             # More papers hold the words than were ranked: count them all where that is cheap
             # (the in-memory index, no filter, a query short enough for the every-word tier).
             if lexical is not None and not filters.active and not query.phrases and every_word is not None \
                     and 1 <= len(query.terms) <= 6:
-                holding = lexical.count_all(lexical.terms(query.terms))
+                terms = lexical.terms(query.terms)
+                holding = lexical.count_all(terms) - self._hidden_holding(hidden, terms, lexical)
                 ranked_holding = sum(1 for pid, _ in ranked if pid in every_word)
                 total += max(0, holding - ranked_holding)
             else:
@@ -539,6 +621,17 @@ class Searcher:
         elif sort == "upvotes":
             hits.sort(key=lambda h: (h.paper.upvotes, h.score), reverse=True)
         return _Found(ranked, hits, total, exact, chosen.basis)
+
+    def _hidden_holding(self, hidden: frozenset[str], terms: list[str], lexical: LexicalIndex) -> int:
+        """How many hidden papers hold every one of ``terms`` (index terms), in the columns the
+        full-text index reads (title, abstract, authors, keywords)."""
+        if not hidden:
+            return 0
+        papers = self.store.papers.get_many(sorted(hidden))
+        texts = [" ".join([p.title, p.abstract, ", ".join(a.name for a in p.authors), ", ".join(p.ai_keywords)])
+                 for p in papers.values()]
+        wanted = set(terms)
+        return sum(1 for held in lexical.analyzer.terms_many(texts) if wanted <= set(held))
 
     def similar(self, paper: Paper, k: int = 5) -> list[Hit]:
         """Nearest papers by meaning; by title words when the paper has no vector yet."""

@@ -50,8 +50,8 @@ class Query:
         """True for a sentence or a question of a few words ("making language models cheaper to
         run", "how do diffusion models work?"), False for a name or a phrase ("speculative decoding", "Qwen3
         technical report", a paper's Title In Capitals). A sentence says what it means in its own
-        words, which papers need not share, so hybrid search leans on meaning for it
-        (``hybrid.Fusion.sentence_weight``); a name or a phrase is found by its words."""
+        words, which papers need not share, so hybrid search gives meaning places of its own in
+        its ranking (``hybrid.Fusion.sentence_from``); a name or a phrase is found by its words."""
         # Words as typed: "text-to-image" is one word, not three with a "to".
         words = [w.strip(".,;:!?()[]\"'") for w in self.text.split()]
         words = [w for w in words if _WORD.search(w)]
