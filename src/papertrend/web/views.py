@@ -358,13 +358,6 @@ async def search_page(request: Request) -> Response:
 SEARCH_PAGE_SIZE = 30
 
 
-def _search_notice(basis: str, mode: str) -> str | None:
-    """What the results rest on, when it is not the query's words."""
-    if basis == "meaning" and mode == "hybrid":
-        return "No paper contains these words — papers related in meaning."
-    return None
-
-
 def _search_page(request: Request) -> Response:
     from ..search.query import highlighter
     from ..search.snippets import best_passage
@@ -376,15 +369,12 @@ def _search_page(request: Request) -> Response:
     page = requested_page(request)
     searcher = request.app.state.searcher()
     results = searcher.search(q, filters, sort, mode, limit=SEARCH_PAGE_SIZE, offset=(page - 1) * SEARCH_PAGE_SIZE)
-    store: Store = request.app.state.store
-    hidden = store.community.hidden_paper_ids()  # moderated away (rare: the count may still include them)
-    if hidden:
-        results.hits[:] = [h for h in results.hits if h.paper.id not in hidden]
+    store: Store = request.app.state.store  # the searcher leaves out hidden papers before counting
     counts = counts_of(store, [h.paper for h in results.hits])
     pagination = Pagination.of(request, SEARCH_PAGE_SIZE, results.listed)
     passages = [best_passage(h.paper.abstract, results.query) for h in results.hits]
     found = {"total": results.total, "total_exact": results.total_exact, "basis": results.basis,
-             "found_by": _search_notice(results.basis, mode)}
+             "found_by": results.found_by}
     if as_json:
         return JSONResponse({"query": results.query.text, "notice": results.query.notice, "mode": mode, "sort": sort,
                              "filters": vars(filters), **found, "pagination": pagination.to_json(),
