@@ -108,13 +108,7 @@ def empty_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureR
 def another_database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A second database of this test's own on the same store, at today's schema (another
     instance, a copy to compare with)."""
-    if store_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'another.db'}"
-        return
-    pg: PgServer = request.getfixturevalue("pg_server")
-    name = pg.database(request.getfixturevalue("pg_migrated"))
-    yield pg.url_for(name)
-    _drop_when_read(pg, name)
+    yield from _new_database(store_kind, tmp_path / "another.db", request)
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +117,13 @@ def module_database_url(store_kind: str, tmp_path_factory: pytest.TempPathFactor
     """A database one test module shares, for data its tests build once and then only read or
     add to (a corpus behind a served app): a new SQLite file, or a new PostgreSQL database at
     today's schema. Tests that need a fresh state each ask for ``database_url`` instead."""
+    yield from _new_database(store_kind, tmp_path_factory.mktemp("module-db") / "papers.db", request)
+
+
+def _new_database(store_kind: str, sqlite_file: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new SQLite file, or a new PostgreSQL database at today's schema, dropped after use."""
     if store_kind == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'papers.db'}"
+        yield f"sqlite:///{sqlite_file}"
         return
     pg: PgServer = request.getfixturevalue("pg_server")
     name = pg.database(request.getfixturevalue("pg_migrated"))
