@@ -62,6 +62,7 @@ def test_two_web_and_two_workers_share_one_database(pg_server: PgServer, shared:
                    PAPERTREND_ARXIV_API_URL=closed, PAPERTREND_OAI_URL=closed, PAPERTREND_HF_ENDPOINT=closed,
                    PAPERTREND_GITHUB_API_URL=closed, PAPERTREND_THUMBNAIL_ORIGIN=closed,
                    PAPERTREND_ARXIV_MIN_INTERVAL="0", PAPERTREND_SNAPSHOT_DIR=str(tmp_path / "snapshots"),
+                   PAPERTREND_THUMBNAIL_DIR=str(tmp_path / "thumbnails"),
                    PAPERTREND_HF_MIN_INTERVAL="0")
         cli = [sys.executable, "-m", "papertrend.cli"]
         logs = Path(os.environ.get("PG_PROC_LOGS", tmp_path / "logs"))
