@@ -25,11 +25,11 @@ import time
 import numpy as np
 from common import ROOT, SHARED, describe_machine, peak_rss_mb, print_table
 
-from papertrend.config import load_settings
+from papertrend.config import Settings, load_settings
 from papertrend.enrich.embeddings import MODEL_ID, Embedder
 from papertrend.ingest.importer import import_paths
 from papertrend.enrich.embed import embed_missing, load_vectors_file
-from papertrend.store import open_store
+from papertrend.store import Store, open_store
 from papertrend.models import SearchFilters
 from papertrend.search.hybrid import Fusion, Searcher, tiered_fulltext
 from papertrend.search.lexical import LexicalIndex
@@ -43,6 +43,17 @@ CACHE = ROOT / "var" / "bench-cache" / "vectors-128.npz"
 def pct(values: list[float], q: float) -> float:
     data = sorted(values)
     return data[min(len(data) - 1, int(q * len(data)))]
+
+
+def shared_corpus(url: str) -> tuple[Settings, Store]:
+    """A new store at ``url`` holding the shared data with its vectors (from the cache when there)."""
+    settings = load_settings(database_url=url, embed_on_import=False)
+    store = open_store(settings)
+    import_paths(store, settings, [SHARED])
+    if CACHE.exists():
+        load_vectors_file(store, CACHE, MODEL_ID)
+    embed_missing(store, Embedder(), MODEL_ID)
+    return settings, store
 
 
 def grow(store, n: int, rng: random.Random) -> None:
@@ -95,8 +106,8 @@ def sanity_scan(query: str, papers: list[tuple[str, str]]) -> list[tuple[float, 
 
 MEMORY_PROBE = r"""
 import sys
-from papertrend.config import load_settings
-from papertrend.store import open_store
+from papertrend.config import Settings, load_settings
+from papertrend.store import Store, open_store
 from papertrend.search.hybrid import Searcher, Fusion
 from papertrend.search.lexical import LexicalIndex
 from papertrend.search.vectors import make_index
@@ -124,12 +135,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(dir=ROOT / "var") as tmp:
         url = f"sqlite:///{tmp}/scale.db"
-        settings = load_settings(database_url=url, embed_on_import=False)
-        store = open_store(settings)
-        import_paths(store, settings, [SHARED])
-        if CACHE.exists():
-            load_vectors_file(store, CACHE, MODEL_ID)
-        embed_missing(store, Embedder(), MODEL_ID)
+        settings, store = shared_corpus(url)
         real = [p for p in store.papers.in_range("0000-01-01", "9999-12-31") if p.ai_keywords]
         half = int(os.environ.get("BENCH_QUERIES", "100")) // 2
         queries = [p.title for p in rng.sample(real, half)] + [

@@ -28,15 +28,10 @@ import sys
 import tempfile
 import time
 
-from bench_search_scale import CACHE, grow
-from common import ROOT, SHARED, describe_machine, print_table
+from bench_search_scale import grow, shared_corpus
+from common import ROOT, describe_machine, print_table
 
-from papertrend.config import load_settings
-from papertrend.enrich.embed import embed_missing, load_vectors_file
-from papertrend.enrich.embeddings import MODEL_ID, Embedder
-from papertrend.ingest.importer import import_paths
 from papertrend.jobs import snapshot_indexes
-from papertrend.store import open_store
 
 PROBE = r"""
 import json, sys, time
@@ -116,12 +111,7 @@ def main() -> None:
               "build / top-up (s)", "text changes read", "RSS (MB)", "private (MB)", "shared (MB)"]
     with tempfile.TemporaryDirectory(dir=ROOT / "var") as tmp:
         url = f"sqlite:///{tmp}/snap.db"
-        settings = load_settings(database_url=url, embed_on_import=False)
-        store = open_store(settings)
-        import_paths(store, settings, [SHARED])
-        if CACHE.exists():
-            load_vectors_file(store, CACHE, MODEL_ID)
-        embed_missing(store, Embedder(), MODEL_ID)
+        settings, store = shared_corpus(url)
         for n in sizes:
             grow(store, n, rng)
             baseline = Worker(url, "rebuild")
