@@ -147,3 +147,17 @@ def test_author_page_lists_their_papers_and_refuses_unknown_names(client: TestCl
     assert hostile.status_code == 200 and "&lt;b&gt;Mallory" in hostile.text and "<b>Mallory" not in hostile.text
     for missing in ("/authors/Nobody%20At%20All", "/authors/%20", "/authors/" + "x" * 5000):
         assert client.get(missing).status_code == 404
+
+
+def test_the_list_view_takes_only_its_two_values(client: TestClient) -> None:
+    """A stranger's ?view= or view cookie can only pick titles only or full: anything else is the
+    full list, no cookie is set from it, and it reaches the page only escaped."""
+    for asked in ("<script>alert(1)</script>", "x" * 5000, "COMPACT"):
+        r = client.get("/papers/date/2026-07-31", params={"view": asked})
+        assert r.status_code == 200 and 'class="papers compact"' not in r.text and "<script>alert" not in r.text
+        assert "papertrend_view" not in r.headers.get("set-cookie", "")
+    client.cookies.set("papertrend_view", "<script>alert(1)</script>")
+    r = client.get("/papers/date/2026-07-31")
+    assert r.status_code == 200 and 'class="papers compact"' not in r.text and "<script>alert(1)" not in r.text
+    client.cookies.set("papertrend_view", "compact")
+    assert 'class="papers compact"' in client.get("/papers/date/2026-07-31").text
