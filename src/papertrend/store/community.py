@@ -117,6 +117,20 @@ def _inserted(conn: Connection, stmt: Any) -> bool:
         return False
 
 
+def _toggle(conn: Connection, table: Any, on: bool, user_id: int, paper_id: str, now: float,
+            events: tuple[str, str], **columns: Any) -> bool:
+    """Add (``on``) or remove an account's row for a paper (a vote, a save), recording the event
+    when it changed anything: the row's key makes a double click one row, never two."""
+    if on:
+        changed = _inserted(conn, insert(table).values(user_id=user_id, paper_id=paper_id, at=now, **columns))
+    else:
+        changed = conn.execute(delete(table).where(table.c.user_id == user_id,
+                                                   table.c.paper_id == paper_id)).rowcount == 1
+    if changed:
+        _event(conn, events[0] if on else events[1], now, paper_id, user_id)
+    return changed
+
+
 class CommunityStore(SubStore):
     """``store.community``. Each public method is one transaction."""
 
@@ -125,15 +139,7 @@ class CommunityStore(SubStore):
     def vote(self, user_id: int, paper_id: str, up: bool, now: float, client: str) -> bool:
         """Add (``up``) or remove the account's upvote; True when that changed anything."""
         with self._write() as conn:
-            if up:
-                changed = _inserted(conn, insert(t.votes).values(user_id=user_id, paper_id=paper_id, at=now,
-                                                                 client=client[:32]))
-            else:
-                changed = conn.execute(delete(t.votes).where(t.votes.c.user_id == user_id,
-                                                             t.votes.c.paper_id == paper_id)).rowcount == 1
-            if changed:
-                _event(conn, "vote" if up else "unvote", now, paper_id, user_id)
-            return changed
+            return _toggle(conn, t.votes, up, user_id, paper_id, now, ("vote", "unvote"), client=client[:32])
 
     def counts(self, paper_ids: Sequence[str]) -> dict[str, Counts]:
         """Local upvotes and visible comments of each paper (papers with neither are absent)."""
@@ -278,14 +284,7 @@ class CommunityStore(SubStore):
 
     def save(self, user_id: int, paper_id: str, saved: bool, now: float) -> bool:
         with self._write() as conn:
-            if saved:
-                changed = _inserted(conn, insert(t.library).values(user_id=user_id, paper_id=paper_id, at=now))
-            else:
-                changed = conn.execute(delete(t.library).where(t.library.c.user_id == user_id,
-                                                               t.library.c.paper_id == paper_id)).rowcount == 1
-            if changed:
-                _event(conn, "save" if saved else "unsave", now, paper_id, user_id)
-            return changed
+            return _toggle(conn, t.library, saved, user_id, paper_id, now, ("save", "unsave"))
 
     def library(self, user_id: int, limit: int = 1000, offset: int = 0) -> list[str]:
         """The ids the account saved, newest first."""
